@@ -1,0 +1,70 @@
+"""Headline numbers, recorded by the notebooks that measure them, for the book's Results page.
+
+A chapter calls `record("02_cnn", "test accuracy (digits)", acc, anchor="SVC 0.97")`
+right after asserting the number. Records go to one JSON file per chapter under
+`results_dir()` (the environment variable AIBOOK_RESULTS_DIR, or `_build/results`
+at the repository root), stamped with the time and the machine, so the Results
+page is generated from measurements and never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+
+def results_dir() -> Path:
+    env = os.environ.get("AIBOOK_RESULTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "_build" / "results"
+
+
+def machine() -> dict[str, str | int]:
+    """Where the numbers were measured: CPU model, cores, torch threads and device."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from aibook.device import device
+
+    return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
+            "device": str(device()), "torch": torch.__version__, "python": platform.python_version()}
+
+
+def record(chapter: str, name: str, value: float, *, unit: str = "", anchor: str = "",
+           cite: str = "") -> dict:
+    """Store one measured number. chapter: e.g. "01_backprop"; anchor: the published number
+    it is compared with, in words; cite: a bibtex key for the anchor. Returns the record."""
+    if not chapter or not name:
+        raise ValueError(f"record: chapter and name must be non-empty, got {chapter!r}, {name!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"record: value must be a number, got {type(value).__name__}") from err
+    entry = {"chapter": chapter, "name": name, "value": value, "unit": unit, "anchor": anchor,
+             "cite": cite, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "machine": machine()}
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{chapter}.json"
+    entries = json.loads(path.read_text()) if path.exists() else []
+    entries = [e for e in entries if e["name"] != name] + [entry]
+    path.write_text(json.dumps(entries, indent=1))
+    return entry
+
+
+def load_all(folder: Path | None = None) -> list[dict]:
+    """Every record under `folder` (default `results_dir()`), sorted by chapter."""
+    folder = folder or results_dir()
+    out: list[dict] = []
+    for path in sorted(folder.glob("*.json")):
+        out.extend(json.loads(path.read_text()))
+    return out

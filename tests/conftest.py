@@ -1,0 +1,10 @@
+"""Shared test setup: a headless matplotlib backend and offline Hugging Face."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")

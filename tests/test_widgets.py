@@ -1,0 +1,31 @@
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import pytest
+
+from aibook.widgets import explorer
+
+
+def test_explorer_builds_controls_and_redraws_on_change():
+    calls = []
+
+    def draw(lr, kind):
+        calls.append((lr, kind))
+        fig, ax = plt.subplots()
+        ax.set_title(f"{kind} {lr}")
+        return fig
+
+    ui = explorer(draw, show=False, lr=(0.1, 1.0, 0.1), kind=["edge", "blur"])
+    sliders = [c for c in ui.children if isinstance(c, widgets.FloatSlider)]
+    dropdowns = [c for c in ui.children if isinstance(c, widgets.Dropdown)]
+    assert len(sliders) == 1 and len(dropdowns) == 1
+    assert calls[-1][1] == "edge"
+    dropdowns[0].value = "blur"
+    assert calls[-1][1] == "blur"
+    assert ui.result.axes[0].get_title().startswith("blur")
+
+
+def test_explorer_rejects_missing_controls_and_non_callables():
+    with pytest.raises(ValueError, match="give at least one control"):
+        explorer(lambda: None, show=False)
+    with pytest.raises(TypeError, match="draw must be callable, got int"):
+        explorer(3, show=False, lr=(0, 1))
