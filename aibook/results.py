@@ -36,13 +36,27 @@ def machine() -> dict[str, str | int]:
     from aibook.device import device
 
     return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
-            "device": str(device()), "torch": torch.__version__, "python": platform.python_version()}
+            "device": str(device()), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+class Record(dict):
+    """One stored result. A plain dict that a notebook shows as one line, not a dict dump."""
+
+    def __repr__(self) -> str:
+        unit = f" {self['unit']}" if self.get("unit") else ""
+        anchor = f" (anchor: {self['anchor']})" if self.get("anchor") else ""
+        return f"recorded {self['chapter']}: {self['name']} = {self['value']:.6g}{unit}{anchor}"
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython's display
+        p.text(repr(self))
 
 
 def record(chapter: str, name: str, value: float, *, unit: str = "", anchor: str = "",
-           cite: str = "") -> dict:
+           cite: str = "") -> Record:
     """Store one measured number. chapter: e.g. "01_backprop"; anchor: the published number
-    it is compared with, in words; cite: a bibtex key for the anchor. Returns the record."""
+    it is compared with, in words; cite: a bibtex key for the anchor (it must be in the book's
+    bibliography: the Results page links it). Returns the record, a dict."""
     if not chapter or not name:
         raise ValueError(f"record: chapter and name must be non-empty, got {chapter!r}, {name!r}")
     try:
@@ -58,7 +72,7 @@ def record(chapter: str, name: str, value: float, *, unit: str = "", anchor: str
     entries = json.loads(path.read_text()) if path.exists() else []
     entries = [e for e in entries if e["name"] != name] + [entry]
     path.write_text(json.dumps(entries, indent=1))
-    return entry
+    return Record(entry)
 
 
 def load_all(folder: Path | None = None) -> list[dict]:

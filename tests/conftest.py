@@ -8,3 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
+
+# Notebooks under tests/ are fixtures (e.g. deliberately broken submissions), not chapters:
+# nbval must not execute them.
+collect_ignore_glob = ["**/*.ipynb"]
