@@ -1,0 +1,254 @@
+"""Regenerate the graded exercises from their masters, reproducibly.
+
+`python -m aibook exercises build [NN_topic ...]` runs `otter assign` on every master
+`exercises/masters/NN_topic.ipynb` (or the named ones) and writes
+
+- `exercises/NN_topic.ipynb`: the student notebook (committed), and
+- `exercises/autograder/NN_topic-autograder.zip`: otter's grading zip with the hidden tests,
+  plus `NN_topic-solution.ipynb` (the student notebook with the solutions), both git-ignored.
+
+Two things make the output byte-for-byte reproducible: the tests are exception-based (their
+source is copied from the master, not expected outputs recorded by executing it), and this
+module normalises what otter writes (fixed zip name, sorted zip entries with a fixed date,
+cell ids numbered in order, no outputs).
+
+It also inserts the *grader cell* right after the master's first code cell: the public tests
+embedded in the cell itself, written to a temporary folder when the cell runs, so that
+`grader.check("q1")` works in Colab, where the kernel cannot read the notebook file and there
+is no `tests/` folder (otter issues #630 and #901).
+
+`python -m aibook exercises check [NN_topic ...]` builds into a temporary folder and grades the
+solution notebook (must score full marks) and the untouched student notebook (must score 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = ROOT / "exercises"
+MASTERS = EXERCISES / "masters"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no build timestamp
+EXECUTABLE_IN_ZIP = {"run_autograder", "setup.sh"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+@dataclass(frozen=True)
+class Built:
+    """What `build` wrote for one master."""
+
+    name: str
+    student: Path  # NN_topic.ipynb: no solutions, public tests only
+    solution: Path  # NN_topic-solution.ipynb: the student notebook with the solutions filled in
+    autograder: Path  # NN_topic-autograder.zip: all tests, for `otter run` / `aibook grade`
+
+
+def masters(names: list[str] | None = None) -> list[Path]:
+    """The master notebooks, sorted (all of them, or those whose stem is in `names`)."""
+    found = sorted(MASTERS.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return found
+    by_name = {p.stem: p for p in found}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise SystemExit(f"no master named {missing}; expected one of {sorted(by_name)}")
+    return [by_name[n] for n in names]
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for otter and its kernels: this interpreter first, and `aibook` importable."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def grader_cell_source(name: str, public_tests: dict[str, str]) -> str:
+    """The code of the grader cell: `grader = otter.Notebook(...)` over embedded public tests.
+
+    `public_tests` maps a question name to the source of its otter test file.
+    """
+    lines = [
+        '# Instant feedback: grader.check("q1") runs the public tests embedded below.',
+        "# The hidden tests run only when your work is graded. The tests live in this cell,",
+        "# not in a tests/ folder, so that checking works in Colab too. Don't edit this cell.",
+        "import os, tempfile",
+        "import otter",
+        "",
+        "PUBLIC_TESTS = {",
+    ]
+    for question, source in public_tests.items():
+        if "'''" in source or source.endswith("\\"):
+            lines.append(f"    {question!r}: {source!r},")
+        else:
+            lines.append(f"    {question!r}: r'''{source}''',")
+    lines += [
+        "}",
+        "_tests_dir = tempfile.mkdtemp(prefix='otter_tests_')",
+        "for _question, _source in PUBLIC_TESTS.items():",
+        "    with open(os.path.join(_tests_dir, _question + '.py'), 'w') as _f:",
+        "        _f.write(_source)",
+        f"_notebook = {name + '.ipynb'!r}  # absent in Colab: checks work there, export doesn't",
+        "grader = otter.Notebook(_notebook if os.path.exists(_notebook) else None,",
+        "                        tests_dir=_tests_dir)",
+    ]
+    return "\n".join(lines)
+
+
+COLAB_EXPORT_NOTE = (
+    "# In Colab, export does not work: use File > Download > Download .ipynb and submit that.\n"
+)
+
+
+def finish_notebook(path: Path, name: str, dest: Path, otter_meta: dict) -> None:
+    """Insert the grader cell, label the export cell, normalise, and write to `dest`.
+
+    otter_meta: the student notebook's `otter` metadata (public tests only); the solution
+    notebook gets the same, so that it differs from the student's only in the answers.
+    """
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["otter"] = otter_meta
+    tests = otter_meta.get("tests", {})
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    grader = nbformat.v4.new_code_cell(grader_cell_source(name, tests))
+    grader.metadata = {"deletable": False, "editable": False}
+    nb.cells.insert(first_code + 1, grader)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "grader.export(" in cell.source:
+            cell.source = COLAB_EXPORT_NOTE + cell.source
+    if nb.cells and nb.cells[-1].cell_type == "markdown" and not nb.cells[-1].source.strip():
+        nb.cells.pop()  # otter leaves an empty markdown cell at the end
+    normalise(nb)
+    nbformat.write(nb, dest)
+
+
+def normalise(nb: nbformat.NotebookNode) -> None:
+    """No outputs or counts, cell ids numbered in order, the book's kernelspec."""
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.pop("language_info", None)
+    nb.nbformat, nb.nbformat_minor = 4, 5
+
+
+def normalise_zip(src: Path, dest: Path) -> None:
+    """Copy a zip with sorted entries, a fixed date and fixed permissions."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name in sorted(zin.namelist()):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            mode = 0o755 if Path(name).name in EXECUTABLE_IN_ZIP else 0o644
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, zin.read(name))
+
+
+def with_grading_requirements(master: Path, dest: Path) -> None:
+    """Copy the master, adding to its assignment config the packages that Docker grading
+    (`otter grade`) must install: the `aibook ... @ git+...` spec of its install cell, which
+    brings numpy and torch. (`otter run` and `aibook grade` use the current environment.)"""
+    nb = nbformat.read(master, as_version=4)
+    config = nb.cells[0]
+    if config.cell_type != "raw" or not config.source.startswith("# ASSIGNMENT CONFIG"):
+        raise ValueError(f"{master}: the first cell must be the raw '# ASSIGNMENT CONFIG' cell")
+    install = next((c.source for c in nb.cells if c.cell_type == "code"), "")
+    spec = re.search(r"[\"'](aibook[^\"']*@ *git\+[^\"']+)[\"']", install)
+    if spec is None:
+        raise ValueError(f"{master}: the first code cell must pip-install 'aibook @ git+...'")
+    if not re.search(r"^requirements:", config.source, flags=re.M):
+        config.source = config.source.rstrip() + f"\nrequirements:\n  - {spec.group(1)}\n"
+    nbformat.write(nb, dest)
+
+
+def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900) -> Built:
+    """Run `otter assign` on one master and write its outputs under `out_dir`.
+
+    Raises RuntimeError with otter's output when otter fails (e.g. a test fails on the
+    solutions), and TimeoutError when it runs longer than `timeout` seconds.
+    """
+    name = master.stem
+    out_dir = Path(out_dir)
+    (out_dir / "autograder").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"assign_{name}_") as tmp:
+        work = Path(tmp)
+        with_grading_requirements(master, work / master.name)
+        cmd = [sys.executable, "-m", "otter", "assign", "--no-pdfs", master.name, "dist"]
+        try:
+            proc = subprocess.run(cmd, cwd=work, env=tool_env(), capture_output=True,
+                                  text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise TimeoutError(f"otter assign {name} took more than {timeout} s") from err
+        zips = sorted((work / "dist" / "autograder").glob(f"{name}-autograder_*.zip"))
+        if proc.returncode != 0 or len(zips) != 1:
+            raise RuntimeError(f"otter assign failed for {master}:\n{proc.stdout}\n{proc.stderr}")
+        built = Built(name, out_dir / f"{name}.ipynb",
+                      out_dir / "autograder" / f"{name}-solution.ipynb",
+                      out_dir / "autograder" / f"{name}-autograder.zip")
+        student = work / "dist" / "student" / master.name
+        otter_meta = dict(nbformat.read(student, as_version=4).metadata.get("otter", {}))
+        finish_notebook(student, name, built.student, otter_meta)
+        finish_notebook(work / "dist" / "autograder" / master.name, name, built.solution,
+                        otter_meta)
+        normalise_zip(zips[0], built.autograder)
+    return built
+
+
+def build_all(names: list[str] | None = None, out_dir: Path = EXERCISES) -> list[Built]:
+    """Build every master (or the named ones) into `out_dir`, printing one line each."""
+    done = []
+    for master in masters(names):
+        built = build(master, out_dir)
+        print(f"built {built.student}  (+ {built.autograder})")
+        done.append(built)
+    return done
+
+
+def check(names: list[str] | None = None, timeout: float = 300) -> int:
+    """Build into a temporary folder; the solutions must score full marks, the stubs 0."""
+    from aibook.grading import grade_submission
+
+    problems = 0
+    with tempfile.TemporaryDirectory(prefix="exercises_check_") as tmp:
+        for built in build_all(names, Path(tmp)):
+            for label, notebook, want_full in (("solutions", built.solution, True),
+                                               ("student stub", built.student, False)):
+                row = grade_submission(notebook, built.autograder, timeout=timeout)
+                ok = (row.total == row.possible > 0) if want_full else (
+                    row.scores and all(v == 0 for v in row.scores.values()))
+                problems += not ok
+                mark = "ok " if ok else "BAD"
+                print(f"{mark} {built.name} {label}: {row.total:g}/{row.possible:g} "
+                      f"{row.scores}" + ("" if ok else f"\n    {row.reason}"))
+    print("all good" if not problems else f"{problems} problem(s)")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m aibook exercises {build,check} [NN_topic ...]`."""
+    parser = argparse.ArgumentParser(prog="python -m aibook exercises")
+    parser.add_argument("action", choices=["build", "check"])
+    parser.add_argument("names", nargs="*", help="master stems such as 01_backprop (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "build":
+            build_all(args.names)
+            return 0
+        return check(args.names)
+    except (RuntimeError, TimeoutError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
