@@ -1,0 +1,215 @@
+"""aibook.cnn: the from-scratch im2col conv2d and max-pool against torch.nn.functional."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aibook.cnn import (
+    Augmented,
+    LeNet,
+    LeNetConfig,
+    ScratchConvNet,
+    augment,
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv_output_size,
+    im2col,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
+
+# float64 parity with torch: both compute the same sums in a different order, so they agree
+# to rounding (~1e-15 relative); 1e-8 leaves room and still catches any wrong index.
+TOL = 1e-8
+
+
+@st.composite
+def conv_case(draw):
+    N, C, F_ = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride, padding = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, kh - 2 * padding), 9))
+    W = draw(st.integers(max(1, kw - 2 * padding), 9))
+    return N, C, H, W, F_, kh, kw, stride, padding, draw(st.integers(0, 2**16)), draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_case())
+def test_conv2d_matches_torch_forward_and_grads(case):
+    N, C, H, W, F_, kh, kw, stride, padding, seed, bias = case
+    rng = np.random.default_rng(seed)
+    x, Wt = rng.normal(size=(N, C, H, W)), rng.normal(size=(F_, C, kh, kw))
+    b = rng.normal(size=F_) if bias else None
+    out, cache = conv2d_forward(x, Wt, b, stride, padding)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(Wt, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True) if bias else None
+    ref = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    np.testing.assert_allclose(out, ref.detach().numpy(), atol=TOL, rtol=0)
+    dout = rng.normal(size=out.shape)
+    ref.backward(torch.tensor(dout))
+    dx, dW, db = conv2d_backward(dout, cache)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(dW, wt.grad.numpy(), atol=TOL, rtol=0)
+    if bias:
+        np.testing.assert_allclose(db, bt.grad.numpy(), atol=TOL, rtol=0)
+    else:
+        assert db is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.integers(1, 3),
+       st.integers(0, 2), st.integers(0, 9), st.integers(0, 9), st.integers(0, 2**16))
+def test_maxpool_matches_torch_forward_and_grad(N, C, k, stride, padding, dh, dw, seed):
+    padding = min(padding, k // 2)
+    H, W = max(1, k - 2 * padding) + dh, max(1, k - 2 * padding) + dw
+    x = np.random.default_rng(seed).normal(size=(N, C, H, W))  # continuous: no ties
+    out, cache = maxpool2d_forward(x, k, stride, padding)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = F.max_pool2d(xt, k, stride, padding)
+    np.testing.assert_allclose(out, ref.detach().numpy(), atol=TOL, rtol=0)
+    dout = np.random.default_rng(seed + 1).normal(size=out.shape)
+    ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(maxpool2d_backward(dout, cache), xt.grad.numpy(), atol=TOL,
+                               rtol=0)
+
+
+def test_maxpool_sends_gradient_only_to_the_maximum():
+    x = np.array([[[[1.0, 5.0], [2.0, 3.0]]]])
+    out, cache = maxpool2d_forward(x, 2)
+    assert out.item() == 5.0
+    np.testing.assert_array_equal(maxpool2d_backward(np.ones((1, 1, 1, 1)), cache),
+                                  [[[[0.0, 1.0], [0.0, 0.0]]]])
+
+
+def test_conv_output_size_formula_by_hand():
+    assert conv_output_size(8, 3, 1, 1) == 8  # "same" padding
+    assert conv_output_size(28, 5) == 24  # LeNet-5's first layer
+    assert conv_output_size(7, 3, 2, 1) == 4  # floor((7 + 2 - 3) / 2) + 1
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv_output_size(2, 5)
+    with pytest.raises(ValueError, match="stride >= 1"):
+        conv_output_size(8, 3, 0)
+
+
+def test_im2col_rows_are_the_patches():
+    x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
+    cols = im2col(x, 2, 3, stride=2, padding=1)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    OH, OW = conv_output_size(4, 2, 2, 1), conv_output_size(5, 3, 2, 1)
+    for n in range(2):
+        for i in range(OH):
+            for j in range(OW):
+                patch = xp[n, :, 2 * i:2 * i + 2, 2 * j:2 * j + 3].ravel()
+                np.testing.assert_array_equal(cols[n * OH * OW + i * OW + j], patch)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2**16))
+def test_col2im_is_the_adjoint_of_im2col(k, stride, padding, seed):
+    # <im2col(x), c> == <x, col2im(c)> for every x, c: the definition of the adjoint.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 3, k + 4, k + 3))
+    c = rng.normal(size=im2col(x, k, k, stride, padding).shape)
+    lhs = (im2col(x, k, k, stride, padding) * c).sum()
+    rhs = (x * col2im(c, x.shape, k, k, stride, padding)).sum()
+    assert math.isclose(lhs, rhs, rel_tol=1e-10, abs_tol=1e-10)
+
+
+def test_shape_errors_say_what_was_expected():
+    x, W = np.zeros((2, 3, 8, 8)), np.zeros((4, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"x has 1 channels but W expects 3"):
+        conv2d_forward(np.zeros((2, 1, 8, 8)), W)
+    with pytest.raises(ValueError, match=r"expected a numpy array of shape \(N, C, H, W\)"):
+        conv2d_forward(np.zeros((3, 8, 8)), W)
+    with pytest.raises(ValueError, match=r"expected b of shape \(4,\)"):
+        conv2d_forward(x, W, np.zeros(3))
+    _, cache = conv2d_forward(x, W, padding=1)
+    with pytest.raises(ValueError, match=r"expected dout of shape \(2, 4, 8, 8\)"):
+        conv2d_backward(np.zeros((2, 4, 6, 6)), cache)
+    with pytest.raises(ValueError, match="padding must be at most"):
+        maxpool2d_forward(x, 2, padding=2)
+    with pytest.raises(ValueError, match=r"expected input \(N, 1, 8, 8\)"):
+        LeNet()(torch.zeros(2, 1, 28, 28))
+
+
+def test_scratch_net_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    net = ScratchConvNet(n_filters=2, image_size=4, n_classes=3, seed=1)
+    x, y = rng.normal(size=(5, 1, 4, 4)), rng.integers(0, 3, 5)
+    _, grads = net.loss_and_grads(x, y)
+    h = 1e-6
+    for name, p in net.params.items():
+        for idx in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
+            old = p[idx]
+            p[idx] = old + h
+            up = net.loss_and_grads(x, y)[0]
+            p[idx] = old - h
+            down = net.loss_and_grads(x, y)[0]
+            p[idx] = old
+            # central differences: error O(h^2) plus rounding ~1e-10 / h; 1e-6 is ample
+            assert abs((up - down) / (2 * h) - grads[name][idx]) < 1e-6, name
+
+
+def test_lenet_shapes_for_digits_and_mnist():
+    for size in (8, 28):
+        net = LeNet(LeNetConfig(image_size=size))
+        h1, h2 = net.features(torch.zeros(3, 1, size, size))
+        assert h1.shape == (3, 32, size // 2, size // 2)
+        assert h2.shape == (3, 64, size // 4, size // 4)
+        assert net(torch.zeros(3, 1, size, size)).shape == (3, 10)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        LeNet(LeNetConfig(image_size=10))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 2), st.integers(4, 12), st.integers(0, 2**16))
+def test_augment_keeps_labels_and_shapes(N, C, S, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.rand(N, C, S, S, generator=g), torch.randint(0, 10, (N,), generator=g)
+    xa, ya = augment(x, y, max_shift=1.5, max_degrees=15, p=1.0, generator=g)
+    assert xa.shape == x.shape and xa.dtype == x.dtype
+    assert torch.equal(ya, y)
+    assert xa.min() >= -1e-6 and xa.max() <= 1 + 1e-6  # bilinear: a convex mix of pixels
+
+
+def test_augment_with_no_motion_is_the_identity_and_p0_changes_nothing():
+    x = torch.rand(4, 1, 8, 8, dtype=torch.float64)
+    y = torch.arange(4)
+    xa, _ = augment(x, y, max_shift=0, max_degrees=0, p=1.0)
+    torch.testing.assert_close(xa, x, atol=1e-12, rtol=0)
+    xa, _ = augment(x, y, max_shift=1, max_degrees=10, p=0.0)
+    assert torch.equal(xa, x)
+
+
+def test_augment_moves_content_by_whole_pixels():
+    from aibook.cnn import affine_matrix, shift_rotate
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    theta = affine_matrix(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
+                          torch.zeros(1, dtype=torch.float64), 8, 8)
+    moved = shift_rotate(x, theta)  # one pixel to the right, zeros come in on the left
+    torch.testing.assert_close(moved[..., 1:], x[..., :-1], atol=1e-12, rtol=0)
+    assert torch.all(moved[..., 0] == 0)
+
+
+def test_augment_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"expected a float tensor \(N, C, H, W\)"):
+        augment(torch.zeros(4, 8, 8), torch.zeros(4))
+    with pytest.raises(ValueError, match="x has 4 images but y has 3 labels"):
+        augment(torch.zeros(4, 1, 8, 8), torch.zeros(3))
+    with pytest.raises(ValueError, match="0 <= p <= 1"):
+        augment(torch.zeros(4, 1, 8, 8), torch.zeros(4), p=2)
+
+
+def test_augmented_batches_are_fresh_each_pass_and_keep_labels():
+    x, y = torch.rand(10, 1, 8, 8), torch.arange(10)
+    batches = Augmented([(x, y)], seed=0, p=1.0)
+    (x1, y1), = list(batches)
+    (x2, y2), = list(batches)
+    assert torch.equal(y1, y) and torch.equal(y2, y) and len(batches) == 1
+    assert not torch.equal(x1, x2)
