@@ -1,0 +1,299 @@
+"""Tests for aibook.gan: losses against hand computations, D*, mode metrics, models, training."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aibook.gan import (
+    DigitsDiscriminator,
+    DigitsGANConfig,
+    DigitsGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    RingGANConfig,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    mode_metrics,
+    nearest_neighbour_distances,
+    optimal_discriminator,
+    pack,
+    ring_centers,
+    sample_ring,
+    train_digits_gan,
+    train_ring_gan,
+    train_ring_gans,
+)
+
+REAL = [0.0, 2.0, -1.5]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The networks here are tiny: one thread is faster and immune to a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+FAKE = [-1.0, 0.5]
+
+
+def sigmoid(a: float) -> float:
+    return 1 / (1 + math.exp(-a))
+
+
+# ---------------------------------------------------------------- losses
+def test_discriminator_loss_equals_hand_computation_and_bce():
+    hand = (-sum(math.log(sigmoid(a)) for a in REAL) / len(REAL)
+            - sum(math.log(1 - sigmoid(a)) for a in FAKE) / len(FAKE))
+    got = discriminator_loss(torch.tensor(REAL, dtype=torch.float64),
+                             torch.tensor(FAKE, dtype=torch.float64))
+    # float64 and softplus: agreement to 1e-12.
+    assert got.item() == pytest.approx(hand, abs=1e-12)
+    bce = (F.binary_cross_entropy_with_logits(torch.tensor(REAL), torch.ones(3))
+           + F.binary_cross_entropy_with_logits(torch.tensor(FAKE), torch.zeros(2)))
+    assert got.item() == pytest.approx(bce.item(), abs=1e-6)  # float32 BCE: 1e-6
+
+
+def test_generator_losses_equal_hand_computations():
+    fake = torch.tensor(FAKE, dtype=torch.float64)
+    saturating = sum(math.log(1 - sigmoid(a)) for a in FAKE) / len(FAKE)
+    non_saturating = -sum(math.log(sigmoid(a)) for a in FAKE) / len(FAKE)
+    assert generator_loss(fake, "saturating").item() == pytest.approx(saturating, abs=1e-12)
+    assert generator_loss(fake).item() == pytest.approx(non_saturating, abs=1e-12)
+
+
+def test_saturating_gradient_vanishes_where_non_saturating_does_not():
+    # d/da log(1 - sigmoid(a)) = -sigmoid(a); d/da -log sigmoid(a) = sigmoid(a) - 1 (per sample).
+    a = torch.tensor([-8.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    (g_sat,) = torch.autograd.grad(generator_loss(a, "saturating"), a)
+    (g_ns,) = torch.autograd.grad(generator_loss(a, "non_saturating"), a)
+    s = torch.sigmoid(a.detach())
+    torch.testing.assert_close(g_sat, -s / 3, rtol=0, atol=1e-12)
+    torch.testing.assert_close(g_ns, (s - 1) / 3, rtol=0, atol=1e-12)
+    assert abs(g_sat[0]) < 1e-3 < abs(g_ns[0])  # D(G(z)) = sigmoid(-8) ~ 3e-4: fakes rejected
+
+
+def test_losses_reject_bad_input():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        generator_loss(torch.zeros(2), "minimax")
+    with pytest.raises(ValueError, match="empty"):
+        discriminator_loss(torch.zeros(0), torch.zeros(2))
+    with pytest.raises(TypeError, match="floating-point"):
+        generator_loss(torch.zeros(2, dtype=torch.long))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        discriminator_loss([0.0], torch.zeros(1))
+
+
+# ---------------------------------------------------------------- D*
+def normal_pdf(x: torch.Tensor, mu: float, sigma: float = 1.0) -> torch.Tensor:
+    return torch.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+
+
+def test_optimal_discriminator_maximises_value_in_1d():
+    # p_data = N(0, 1), p_g = N(1, 1): log p_data / p_g = 1/2 - x, so D* = sigmoid(1/2 - x).
+    x = torch.linspace(-8, 9, 20001, dtype=torch.float64)
+    p_data, p_g = normal_pdf(x, 0.0), normal_pdf(x, 1.0)
+    d_star = optimal_discriminator(p_data, p_g)
+    torch.testing.assert_close(d_star, torch.sigmoid(0.5 - x), rtol=0, atol=1e-12)
+
+    def value(D: torch.Tensor) -> float:  # V(D) = int p_data log D + p_g log(1 - D) dx
+        return torch.trapezoid(p_data * D.log() + p_g * (1 - D).log(), x).item()
+
+    best = value(d_star)
+    for bump in (0.05, -0.05):  # any perturbation must lower V
+        assert value((d_star + bump * torch.exp(-x**2)).clamp(1e-9, 1 - 1e-9)) < best - 1e-6
+    # At the optimum V = -log 4 + 2 JSD(p_data || p_g) >= -log 4; equality iff p_g = p_data.
+    assert best > -math.log(4)
+    assert value(optimal_discriminator(p_data, p_data)) == pytest.approx(-math.log(4), abs=1e-6)
+
+
+def test_optimal_discriminator_rejects_bad_densities():
+    with pytest.raises(ValueError, match="same shape"):
+        optimal_discriminator(torch.ones(3), torch.ones(2))
+    with pytest.raises(ValueError, match="non-negative"):
+        optimal_discriminator(torch.tensor([-0.1]), torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="undefined"):
+        optimal_discriminator(torch.tensor([0.0]), torch.tensor([0.0]))
+
+
+# ---------------------------------------------------------------- gradient penalty
+def test_gradient_penalty_of_linear_critic_is_norm_minus_one_squared():
+    w = torch.tensor([3.0, 4.0], dtype=torch.float64)  # ||w|| = 5, so the penalty is 16
+    real, fake = torch.randn(7, 2, dtype=torch.float64), torch.randn(7, 2, dtype=torch.float64)
+    gp = gradient_penalty(lambda x: x @ w, real, fake)
+    assert gp.item() == pytest.approx(16.0, abs=1e-12)
+
+
+def test_gradient_penalty_of_quadratic_critic_matches_hand_computation():
+    # critic(x) = sum x^2 has gradient 2 x_hat; recompute eps with the same seed.
+    real = torch.randn(5, 1, 2, 2, dtype=torch.float64)
+    fake = torch.randn(5, 1, 2, 2, dtype=torch.float64)
+    gp = gradient_penalty(lambda x: (x**2).flatten(1).sum(1), real, fake,
+                          generator=torch.Generator().manual_seed(3))
+    eps = torch.rand(5, 1, 1, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x_hat = eps * real + (1 - eps) * fake
+    hand = ((2 * x_hat.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    assert gp.item() == pytest.approx(hand.item(), abs=1e-12)
+
+
+def test_gradient_penalty_is_differentiable_in_critic_parameters():
+    critic = torch.nn.Linear(2, 1)
+    gp = gradient_penalty(lambda x: critic(x).squeeze(1), torch.randn(4, 2), torch.randn(4, 2))
+    gp.backward()
+    assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_penalty(critic, torch.randn(4, 2), torch.randn(3, 2))
+
+
+# ---------------------------------------------------------------- ring and mode metrics
+CENTERS = ring_centers()
+
+
+def test_ring_centers_lie_on_the_circle_evenly():
+    assert CENTERS.shape == (8, 2)
+    torch.testing.assert_close(CENTERS.norm(dim=1), torch.full((8,), 2.0))
+    gaps = torch.linalg.vector_norm(CENTERS - CENTERS.roll(1, 0), dim=1)
+    torch.testing.assert_close(gaps, torch.full((8,), 4 * math.sin(math.pi / 8)))
+
+
+def test_mode_metrics_all_modes_hit():
+    samples = CENTERS.repeat(25, 1) + 0.01  # 25 per mode, 0.014 < 3 * 0.02 from each centre
+    assert mode_metrics(samples, CENTERS, 0.02) == (8, 1.0)
+
+
+def test_mode_metrics_one_mode_only():
+    samples = CENTERS[3] + 0.02 * torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    modes, hq = mode_metrics(samples, CENTERS, 0.02)
+    assert modes == 1
+    assert hq == pytest.approx(1 - math.exp(-4.5), abs=0.02)  # chi2(2): P(r < 3 sigma)
+
+
+def test_mode_metrics_off_mode_noise_scores_zero():
+    samples = 0.5 * torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))  # near 0
+    assert mode_metrics(samples, CENTERS, 0.02) == (0, 0.0)
+
+
+def test_mode_metrics_counts_threshold_and_mixed_quality():
+    on = torch.cat([CENTERS[0].repeat(20, 1), CENTERS[1].repeat(19, 1)])  # 19 < min_count
+    samples = torch.cat([on, torch.zeros(39, 2)])
+    modes, hq = mode_metrics(samples, CENTERS, 0.02, min_count=20)
+    assert modes == 1 and hq == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="expected samples"):
+        mode_metrics(torch.zeros(5, 3), CENTERS, 0.02)
+    with pytest.raises(ValueError, match="std > 0"):
+        mode_metrics(on, CENTERS, 0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_real_ring_samples_cover_every_mode_at_chi2_quality(seed):
+    samples = sample_ring(20_000, generator=torch.Generator().manual_seed(seed))
+    modes, hq = mode_metrics(samples, CENTERS, 0.02)
+    # 2-D Gaussian: P(|x - mu| < 3 sigma) = 1 - exp(-9/2) = 0.9889; sd of the mean ~ 7e-4.
+    assert modes == 8 and hq == pytest.approx(1 - math.exp(-4.5), abs=0.004)
+
+
+def test_sample_ring_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="positive int"):
+        sample_ring(0)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        sample_ring(5, std=-1.0)
+
+
+# ---------------------------------------------------------------- models
+@settings(max_examples=25, deadline=None)
+@given(packs=st.integers(1, 6), m=st.integers(1, 4), z_dim=st.integers(1, 5))
+def test_mlp_shapes_and_packing(packs, m, z_dim):
+    G = MLPGenerator(z_dim=z_dim, hidden=8, depth=2)
+    D = MLPDiscriminator(hidden=8, depth=2, pack=m)
+    x = G(torch.randn(packs * m, z_dim))
+    assert x.shape == (packs * m, 2)
+    assert D(x).shape == (packs,)
+    packed = pack(x, m)
+    for j in range(packs):
+        torch.testing.assert_close(packed[j], torch.cat([x[j * m + i] for i in range(m)]))
+    assert packed.shape == (packs, 2 * m)
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(2, 9), z_dim=st.integers(1, 16))
+def test_digits_models_shapes_and_range(n, z_dim):
+    G, D = DigitsGenerator(z_dim=z_dim, width=8), DigitsDiscriminator(width=8)
+    images = G(torch.randn(n, z_dim))
+    assert images.shape == (n, 1, 8, 8)
+    assert images.min() >= 0 and images.max() <= 1
+    assert D(images).shape == (n,)
+
+
+def test_minibatch_std_makes_each_logit_depend_on_the_whole_batch():
+    torch.manual_seed(0)
+    x = torch.randn(6, 2)
+    y = x.clone()
+    y[5] += 3.0  # change only the last row
+    for mbstd in (False, True):
+        D = MLPDiscriminator(hidden=8, depth=2, minibatch_std=mbstd)
+        changed = (D(x)[:5] - D(y)[:5]).abs().max().item()
+        assert (changed > 1e-6) == mbstd
+    with pytest.raises(ValueError, match="at least 2"):
+        MLPDiscriminator(minibatch_std=True)(torch.zeros(1, 2))
+
+
+def test_models_reject_wrong_shapes():
+    with pytest.raises(ValueError, match=r"cannot be split into packs of 3"):
+        MLPDiscriminator(pack=3)(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"expected z of shape \(N, 2\)"):
+        MLPGenerator()(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match=r"expected images \(N, 1, 8, 8\)"):
+        DigitsDiscriminator()(torch.zeros(4, 64))
+    with pytest.raises(ValueError, match="pack must be a positive int"):
+        MLPDiscriminator(pack=0)
+
+
+# ---------------------------------------------------------------- training
+def test_ring_training_repeats_with_a_seed_and_differs_across_seeds():
+    cfg = RingGANConfig(steps=12, batch_size=32, hidden=16, depth=2, pack=2, snapshot_every=4)
+    a, b, c = (train_ring_gan(cfg, s, progress=False) for s in (0, 0, 1))
+    assert a.d_losses == b.d_losses and a.g_losses == b.g_losses
+    torch.testing.assert_close(a.sample(50), b.sample(50), rtol=0, atol=0)
+    assert a.d_losses != c.d_losses
+    assert sorted(a.snapshots) == [1, 4, 8, 12]
+
+
+def test_digits_training_repeats_with_a_seed():
+    X = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    cfg = DigitsGANConfig(steps=5, batch_size=8, z_dim=4, width=8)
+    a, b = (train_digits_gan(X, cfg, seed=2, progress=False) for _ in range(2))
+    assert a.d_losses == b.d_losses
+    torch.testing.assert_close(a.sample(6), b.sample(6), rtol=0, atol=0)
+
+
+def test_training_rejects_bad_configs():
+    with pytest.raises(ValueError, match="distinct seeds"):
+        train_ring_gans(RingGANConfig(steps=1), seeds=(0, 0), progress=False)
+    with pytest.raises(ValueError, match="lr > 0"):
+        train_ring_gan(RingGANConfig(lr=0.0), progress=False)
+    with pytest.raises(ValueError, match="loss must be"):
+        train_ring_gan(RingGANConfig(loss="wasserstein"), progress=False)
+    with pytest.raises(ValueError, match=r"expected X of shape \(N, 1, 8, 8\)"):
+        train_digits_gan(torch.rand(10, 64), progress=False)
+    with pytest.raises(ValueError, match=r"pixels must lie in \[0, 1\]"):
+        train_digits_gan(torch.full((10, 1, 8, 8), 2.0), progress=False)
+
+
+# ---------------------------------------------------------------- nearest neighbours
+def test_nearest_neighbour_distances_match_brute_force():
+    rng = np.random.default_rng(0)
+    q, r = rng.normal(size=(6, 1, 8, 8)), rng.normal(size=(9, 1, 8, 8))
+    brute = np.array([min(np.linalg.norm(a - b) for b in r) for a in q])
+    got = nearest_neighbour_distances(torch.tensor(q), torch.tensor(r))
+    np.testing.assert_allclose(got.numpy(), brute, rtol=1e-5)  # float32 cdist: 1e-5
+    self_nn = nearest_neighbour_distances(torch.tensor(r), torch.tensor(r), exclude_self=True)
+    assert (self_nn > 0).all()
+    with pytest.raises(ValueError, match="features"):
+        nearest_neighbour_distances(torch.zeros(2, 3), torch.zeros(2, 4))
