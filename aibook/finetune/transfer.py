@@ -1,0 +1,174 @@
+"""Transfer on digits: pretrain a small CNN on 0-4, adapt it to 5-9 from k labels per class.
+
+Five ways to adapt, from the fewest trained parameters to the most:
+  probe   freeze the pretrained features, train a new head;
+  lora    freeze them too, but add a rank-r update to the dense layer (aibook.finetune.lora);
+  lpft    probe first, then fine-tune everything from there (Kumar et al. 2022);
+  full    train everything, starting from the pretrained weights and a new head;
+  scratch train everything from a random start (no transfer).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from aibook.data import Split, digits
+from aibook.finetune.lora import add_lora
+from aibook.finetune.params import freeze
+
+METHODS = ("scratch", "probe", "lora", "full", "lpft")
+
+
+@dataclass
+class TransferConfig:
+    """Hyperparameters of the digits experiment (the chapter's defaults)."""
+
+    width: int = 16           # channels of the first conv layer
+    pretrain_epochs: int = 25
+    pretrain_lr: float = 3e-3
+    steps: int = 150          # full-batch Adam steps on the k-shot set
+    lr_head: float = 1e-2     # probe and the probe stage of LP-FT
+    lr_full: float = 1e-3     # full fine-tune, the FT stage of LP-FT, and scratch
+    lr_lora: float = 3e-3
+    r: int = 4                # LoRA rank on the dense layer
+    alpha: float = 8.0
+
+
+class SmallCNN(nn.Module):
+    """(N, 1, 8, 8) -> (N, n_classes): `features` (N, 64), then a linear `head`."""
+
+    def __init__(self, n_classes: int = 5, width: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(OrderedDict(
+            conv1=nn.Conv2d(1, width, 3, padding=1), relu1=nn.ReLU(),         # (N, w, 8, 8)
+            conv2=nn.Conv2d(width, 2 * width, 3, padding=1), relu2=nn.ReLU(),
+            pool=nn.MaxPool2d(2), flatten=nn.Flatten(),                      # (N, 2w*4*4)
+            fc=nn.Linear(2 * width * 16, 64), relu3=nn.ReLU(),               # (N, 64)
+        ))
+        self.head = nn.Linear(64, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
+            raise ValueError(f"SmallCNN: expected images (N, 1, 8, 8), got {tuple(x.shape)}")
+        return self.head(self.features(x))
+
+
+def digit_tasks(seed: int = 0) -> tuple[Split, Split]:
+    """(source, target): the digits split restricted to 0-4, and to 5-9 relabelled 0-4."""
+    data = digits(seed, flat=False)
+
+    def part(keep, shift: int) -> Split:
+        out = []
+        for X, y in zip(data.astuple()[::2], data.astuple()[1::2], strict=True):
+            m = keep(y)
+            out += [X[m], y[m] - shift]
+        return Split(*out)
+
+    return part(lambda y: y < 5, 0), part(lambda y: y >= 5, 5)
+
+
+def k_shot(X: torch.Tensor, y: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """k examples of every class, drawn without replacement by `seed`. -> (X_k, y_k), len C*k."""
+    classes = torch.unique(y)
+    g = torch.Generator().manual_seed(seed)
+    idx = []
+    for c in classes:
+        rows = torch.nonzero(y == c).flatten()
+        if len(rows) < k:
+            raise ValueError(f"k_shot: class {int(c)} has {len(rows)} examples, asked for k={k}")
+        idx.append(rows[torch.randperm(len(rows), generator=g)[:k]])
+    idx = torch.cat(idx)
+    return X[idx], y[idx]
+
+
+def train_steps(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> None:
+    """Full-batch Adam on the parameters that require grad."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("train_steps: no parameter requires grad")
+    opt = torch.optim.Adam(params, lr=lr)
+    model.train()
+    for _ in range(steps):
+        loss = F.cross_entropy(model(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+
+
+def pretrain(source: Split, cfg: TransferConfig | None = None, seed: int = 0) -> SmallCNN:
+    """Train a SmallCNN on the source task (digits 0-4) with aibook.fit."""
+    from aibook.data import loader
+    from aibook.train import fit
+
+    cfg = cfg or TransferConfig()
+    torch.manual_seed(seed)
+    model = SmallCNN(5, cfg.width)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.pretrain_lr)
+    fit(model, loader(source.X_train, source.y_train, 64, seed=seed), epochs=cfg.pretrain_epochs,
+        optimizer=opt, desc="pretrain on 0-4")
+    return model.eval()
+
+
+def adapt(pretrained: SmallCNN, method: str, X: torch.Tensor, y: torch.Tensor,
+          cfg: TransferConfig | None = None, seed: int = 0) -> SmallCNN:
+    """A new model for the target task, trained on (X, y) by `method` (one of METHODS)."""
+    cfg = cfg or TransferConfig()
+    if method not in METHODS:
+        raise ValueError(f"adapt: method must be one of {METHODS}, got {method!r}")
+    torch.manual_seed(seed)
+    n_classes = int(y.max()) + 1
+    if method == "scratch":
+        model = SmallCNN(n_classes, cfg.width)
+        train_steps(model, X, y, cfg.steps, cfg.lr_full)
+        return model
+    model = copy.deepcopy(pretrained)
+    model.head = nn.Linear(model.head.in_features, n_classes)  # a fresh head for new classes
+    if method in ("probe", "lpft"):
+        freeze(model.features)
+        train_steps(model, X, y, cfg.steps, cfg.lr_head)
+        if method == "lpft":
+            for p in model.parameters():
+                p.requires_grad_(True)
+            train_steps(model, X, y, cfg.steps, cfg.lr_full)
+    elif method == "full":
+        train_steps(model, X, y, cfg.steps, cfg.lr_full)
+    else:  # lora: frozen features with a low-rank update on fc, plus the new head
+        add_lora(model.features, ["fc"], r=cfg.r, alpha=cfg.alpha)
+        train_steps(model, X, y, cfg.steps, cfg.lr_lora)
+    return model
+
+
+@torch.no_grad()
+def accuracy_on(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of (X, y) that `model` classifies right."""
+    model.eval()
+    return (model(X).argmax(1) == y).float().mean().item()
+
+
+def run_grid(pretrained: SmallCNN, target: Split, ks=(1, 5, 10, 50), seeds=(0, 1, 2),
+             methods=METHODS, cfg: TransferConfig | None = None) -> dict[str, dict[int, list]]:
+    """Test accuracy on the target task for every method, k and seed.
+
+    Returns acc[method][k] = [accuracy for each seed]; seed s draws the k-shot set
+    and initialises the new weights, the same draw for every method.
+    """
+    cfg = cfg or TransferConfig()
+    acc = {m: {k: [] for k in ks} for m in methods}
+    bar = tqdm(total=len(ks) * len(seeds) * len(methods), desc="adapt to 5-9")
+    for k in ks:
+        for s in seeds:
+            Xk, yk = k_shot(target.X_train, target.y_train, k, seed=s)
+            for m in methods:
+                model = adapt(pretrained, m, Xk, yk, cfg, seed=s)
+                acc[m][k].append(accuracy_on(model, target.X_test, target.y_test))
+                bar.update()
+    bar.close()
+    return acc

@@ -1,0 +1,279 @@
+import shutil
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from aibook import minilm
+from aibook.finetune import (
+    LoRALinear,
+    add_lora,
+    copy_from_peft,
+    count_parameters,
+    freeze,
+    load_adapter,
+    merge_lora,
+    save_adapter,
+    trainable_summary,
+    unmerge_lora,
+    warmup_factor,
+)
+from aibook.finetune import text as T
+from aibook.finetune import transfer as TR
+
+dims = st.integers(1, 24)
+
+
+def tiny_bert(seed: int = 0):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=32)
+    return BertModel(cfg).eval()
+
+
+@settings(max_examples=30, deadline=None)
+@given(d_in=dims, d_out=dims, r=st.integers(1, 8), batch=st.integers(1, 5))
+def test_lora_with_B_zero_equals_the_base_layer_at_step_0(d_in, d_out, r, batch):
+    base = nn.Linear(d_in, d_out)
+    x = torch.randn(batch, 3, d_in)
+    expected = base(x)
+    layer = LoRALinear(base, r=r, alpha=2 * r)
+    assert torch.count_nonzero(layer.B) == 0 and torch.count_nonzero(layer.A) > 0
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=0)  # exactly: B A x = 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(d_in=dims, d_out=dims, r=st.integers(1, 8))
+def test_lora_forward_is_Wx_plus_scaled_BAx_and_merge_gives_the_same(d_in, d_out, r):
+    base = nn.Linear(d_in, d_out)
+    W0 = base.weight.detach().clone()
+    layer = LoRALinear(base, r=r, alpha=16)
+    nn.init.normal_(layer.B)
+    x = torch.randn(7, d_in)
+    by_hand = x @ W0.T + base.bias + (16 / r) * (x @ layer.A.T @ layer.B.T)
+    unmerged = layer(x)
+    # float32, a few sums of <= 24 terms: 1e-5 absolute is ample
+    torch.testing.assert_close(unmerged, by_hand, atol=1e-5, rtol=1e-5)
+    layer.merge()
+    torch.testing.assert_close(layer(x), unmerged, atol=1e-5, rtol=1e-5)
+    layer.merge()  # merging twice must not add the update twice
+    torch.testing.assert_close(layer(x), unmerged, atol=1e-5, rtol=1e-5)
+    layer.unmerge()
+    torch.testing.assert_close(base.weight, W0, atol=1e-6, rtol=0)
+    torch.testing.assert_close(layer(x), unmerged, atol=1e-5, rtol=1e-5)
+
+
+def test_lora_rejects_bad_inputs_clearly():
+    with pytest.raises(TypeError, match="expected an nn.Linear to wrap, got Conv2d"):
+        LoRALinear(nn.Conv2d(1, 1, 3))
+    with pytest.raises(ValueError, match="rank r must be a positive int, got 0"):
+        LoRALinear(nn.Linear(3, 3), r=0)
+    with pytest.raises(ValueError, match=r"expected inputs \(\.\.\., 3\), got \(2, 4\)"):
+        LoRALinear(nn.Linear(3, 3))(torch.randn(2, 4))
+    with pytest.raises(ValueError, match=r"no nn.Linear is named like \('qkv',\).*'query'"):
+        add_lora(tiny_bert(), ["qkv"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(d_in=dims, d_out=dims, r=st.integers(1, 8))
+def test_parameter_counts_of_a_wrapped_linear(d_in, d_out, r):
+    model = nn.Sequential(nn.Linear(d_in, d_out), nn.ReLU())
+    add_lora(model, ["0"], r=r)
+    trainable, total = count_parameters(model)
+    assert trainable == r * (d_in + d_out)
+    assert total == d_in * d_out + d_out + r * (d_in + d_out)
+
+
+def test_counts_and_summary_match_peft(capsys):
+    from peft import LoraConfig, get_peft_model
+
+    ours = tiny_bert()
+    add_lora(ours, ["query", "value"], r=4, alpha=8)
+    theirs = get_peft_model(tiny_bert(), LoraConfig(r=4, lora_alpha=8,
+                                                    target_modules=["query", "value"]))
+    assert count_parameters(ours) == theirs.get_nb_trainable_parameters()
+    # 2 layers x 2 modules x r (32 + 32) = 512 trainable
+    assert count_parameters(ours)[0] == 2 * 2 * 4 * 64
+    theirs.print_trainable_parameters()
+    assert trainable_summary(ours) == capsys.readouterr().out.strip()
+
+
+def test_forward_matches_peft_for_the_same_weights_merged_or_not():
+    from peft import LoraConfig, get_peft_model
+
+    theirs = get_peft_model(tiny_bert(), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                                    target_modules=["query", "value"]))
+    torch.manual_seed(1)
+    for name, p in theirs.named_parameters():
+        if "lora_B" in name:
+            nn.init.normal_(p, std=0.5)  # a trained-looking adapter, not the zero start
+    ours = tiny_bert()
+    add_lora(ours, ["query", "value"], r=4, alpha=8)
+    assert copy_from_peft(ours, theirs) == 4
+    ids = torch.randint(0, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    with torch.no_grad():
+        base_out = tiny_bert()(input_ids=ids, attention_mask=mask).last_hidden_state
+        want = theirs(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = ours(input_ids=ids, attention_mask=mask).last_hidden_state
+        assert (want - base_out).abs().max() > 1e-2  # the adapter really changes the output
+        # same float32 ops in the same order up to association: 1e-5
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        merge_lora(ours)
+        torch.testing.assert_close(ours(input_ids=ids, attention_mask=mask).last_hidden_state,
+                                   want, atol=1e-5, rtol=1e-5)
+        merged_peft = theirs.merge_and_unload()
+        torch.testing.assert_close(merged_peft(input_ids=ids, attention_mask=mask)
+                                   .last_hidden_state, want, atol=1e-5, rtol=1e-5)
+        unmerge_lora(ours)
+        torch.testing.assert_close(ours(input_ids=ids, attention_mask=mask).last_hidden_state,
+                                   want, atol=1e-5, rtol=1e-5)
+
+
+def test_frozen_parameters_get_no_gradient():
+    model = tiny_bert()
+    names = add_lora(model, ["query", "value"], r=2)
+    assert len(names) == 4
+    ids = torch.randint(0, 50, (2, 5))
+    model(input_ids=ids).last_hidden_state.pow(2).sum().backward()
+    for name, p in model.named_parameters():
+        if name.endswith((".A", ".B")):
+            assert p.requires_grad and p.grad is not None, name
+        else:
+            assert not p.requires_grad and p.grad is None, name
+    freeze(model)
+    assert count_parameters(model)[0] == 0
+
+
+def test_probe_trains_only_the_head_on_digits():
+    source, target = TR.digit_tasks(0)
+    pretrained = TR.SmallCNN()
+    X, y = TR.k_shot(target.X_train, target.y_train, k=2)
+    cfg = TR.TransferConfig(steps=3)
+    probe = TR.adapt(pretrained, "probe", X, y, cfg)
+    for (name, before), after in zip(pretrained.features.named_parameters(),
+                                     probe.features.parameters(), strict=True):
+        assert after.grad is None, name
+        torch.testing.assert_close(after, before, rtol=0, atol=0)
+    lora = TR.adapt(pretrained, "lora", X, y, cfg)
+    trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert trainable == {"features.fc.A", "features.fc.B", "head.weight", "head.bias"}
+    with pytest.raises(ValueError, match="method must be one of"):
+        TR.adapt(pretrained, "prompt", X, y, cfg)
+
+
+def test_adapter_saves_small_and_reloads_to_the_same_outputs(tmp_path):
+    trained = tiny_bert()
+    add_lora(trained, ["query", "value"], r=4)
+    for layer in (m for m in trained.modules() if isinstance(m, LoRALinear)):
+        nn.init.normal_(layer.B)
+    size = save_adapter(trained, tmp_path / "adapter.safetensors")
+    assert size < 4 * 2 * 2 * 4 * 64 + 2000  # float32 A and B plus a small header
+    fresh = tiny_bert()
+    add_lora(fresh, ["query", "value"], r=4)
+    load_adapter(fresh, tmp_path / "adapter.safetensors")
+    ids = torch.randint(0, 50, (2, 6))
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(input_ids=ids).last_hidden_state,
+                                   trained(input_ids=ids).last_hidden_state, rtol=0, atol=0)
+    other = tiny_bert()
+    add_lora(other, ["query"], r=4)
+    with pytest.raises(ValueError, match="keys differ"):
+        load_adapter(other, tmp_path / "adapter.safetensors")
+
+
+def test_a_modified_weights_file_is_rejected(tmp_path):
+    shutil.copy(minilm.model_dir() / minilm.WEIGHTS_FILE, tmp_path / minilm.WEIGHTS_FILE)
+    with open(tmp_path / minilm.WEIGHTS_FILE, "r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0x10]))
+    with pytest.raises(ValueError, match="failed the checksum: expected sha256"):
+        minilm.verify(tmp_path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(warmup=st.integers(0, 20), extra=st.integers(0, 30), kind=st.sampled_from(["linear",
+                                                                                 "cosine"]))
+def test_warmup_matches_transformers_schedules(warmup, extra, kind):
+    from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    total = max(1, warmup + extra)
+    make = get_linear_schedule_with_warmup if kind == "linear" else \
+        get_cosine_schedule_with_warmup
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make(opt, warmup, total)
+    for step in range(total + 3):
+        # transformers computes the same closed form in float64: 1e-12
+        assert warmup_factor(step, warmup, total, kind) == pytest.approx(
+            opt.param_groups[0]["lr"], abs=1e-12), step
+        opt.step()
+        sched.step()
+
+
+def test_warmup_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="need 0 <= warmup <= total"):
+        warmup_factor(0, 10, 5)
+    with pytest.raises(ValueError, match="kind must be 'linear' or 'cosine'"):
+        warmup_factor(0, 1, 5, kind="step")
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 30), seed=st.integers(0, 1000))
+def test_k_shot_draws_k_distinct_examples_per_class(k, seed):
+    _, target = TR.digit_tasks(0)
+    X, y = TR.k_shot(target.X_train, target.y_train, k, seed)
+    assert torch.bincount(y).tolist() == [k] * 5
+    assert len(torch.unique(X.flatten(1), dim=0)) == 5 * k or k > 20  # digits has a few twins
+
+
+def test_digit_tasks_split_0_to_4_from_5_to_9():
+    source, target = TR.digit_tasks(0)
+    assert set(source.y_train.tolist()) == set(target.y_test.tolist()) == set(range(5))
+    n = sum(len(s.y_train) + len(s.y_val) + len(s.y_test) for s in (source, target))
+    assert n == 1797
+    with pytest.raises(ValueError, match="asked for k=1000"):
+        TR.k_shot(target.X_train, target.y_train, 1000)
+
+
+def test_head_from_probe_reproduces_logistic_regression_probabilities():
+    from sklearn.linear_model import LogisticRegression
+
+    torch.manual_seed(0)
+    E = torch.randn(60, 8)
+    y = (E[:, 0] + 0.3 * torch.randn(60) > 0).long()
+    clf = LogisticRegression().fit(E.numpy(), y.numpy())
+    head = T.head_from_probe(nn.Linear(8, 2), clf.coef_, clf.intercept_)
+    probs = torch.softmax(head(E), 1).detach()
+    # float32 head vs float64 scikit-learn: 1e-5
+    torch.testing.assert_close(probs, torch.as_tensor(clf.predict_proba(E.numpy()),
+                                                      dtype=torch.float32), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="coef has 8 features, the head expects 4"):
+        T.head_from_probe(nn.Linear(4, 2), clf.coef_, clf.intercept_)
+
+
+class _Tok:
+    """A whitespace tokenizer with the transformers call signature, for tests."""
+
+    def __call__(self, texts, padding, truncation, max_length, return_tensors):
+        ids = [[(hash(w) % 40) + 5 for w in t.split()][:max_length] for t in texts]
+        T_ = max(map(len, ids))
+        return {"input_ids": torch.tensor([i + [0] * (T_ - len(i)) for i in ids]),
+                "attention_mask": torch.tensor([[1] * len(i) + [0] * (T_ - len(i)) for i in ids])}
+
+
+def test_predict_keeps_the_input_order_and_padding_does_not_matter():
+    model = T.SentenceClassifier(tiny_bert(), hidden=32)
+    texts = ["a b c d e f", "a", "b c", "a b c d e f g h i", "c"]
+    together = T.predict(model, _Tok(), texts, batch_size=2)
+    alone = torch.cat([T.predict(model, _Tok(), [t]) for t in texts])
+    # padding changes the attention sums' association order only: 1e-5
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+    with pytest.raises(TypeError, match="expected a list of strings"):
+        T.predict(model, _Tok(), "a b")
