@@ -1,0 +1,322 @@
+"""Chapter 6: quantization, pruning, distillation and measurement, checked against PyTorch."""
+
+import copy
+import io
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+from torch.nn.utils import prune
+
+from aibook.compress import (
+    QTensor,
+    count_params,
+    dequantize,
+    distillation_loss,
+    global_magnitude_prune,
+    make_permanent,
+    qparams,
+    qrange,
+    quantize,
+    quantize_tensor,
+    shrink_hidden_units,
+    sparsity,
+    state_bytes,
+)
+from aibook.compress.measure import compare_latency, latency
+
+warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+
+SETTINGS = settings(max_examples=30, deadline=None)
+shapes = st.tuples(st.integers(1, 6), st.integers(1, 40))
+bit_widths = st.integers(2, 16)
+
+
+def _x(shape, seed, spread=3.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g) * spread + torch.rand(1, generator=g).item()
+
+
+# ---------------------------------------------------------------- quantization, from scratch
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 10_000), bits=bit_widths, symmetric=st.booleans(),
+       per_channel=st.booleans())
+def test_round_trip_error_is_at_most_half_a_scale(shape, seed, bits, symmetric, per_channel):
+    x = _x(shape, seed)
+    axis = 0 if per_channel else None
+    qt = quantize_tensor(x, bits, symmetric=symmetric, axis=axis)
+    q_min, q_max = qrange(bits, signed=symmetric)
+    assert qt.q.min() >= q_min and qt.q.max() <= q_max
+    scale = qt.scale.reshape(-1, 1) if per_channel else qt.scale
+    # The range covers x, so nothing clips: |x - x_hat| <= scale / 2 (+ float32 rounding).
+    err = (x - qt.dequantize()).abs()
+    assert (err <= scale / 2 * (1 + 1e-4) + 1e-6).all()
+
+
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 10_000), symmetric=st.booleans())
+def test_integers_equal_torch_quantize_per_tensor(shape, seed, symmetric):
+    x = _x(shape, seed)
+    scale, zero_point = qparams(x, 8, symmetric=symmetric)
+    dtype = torch.qint8 if symmetric else torch.quint8
+    expected = torch.quantize_per_tensor(x, scale.item(), int(zero_point), dtype).int_repr()
+    # Exact: same float32 reciprocal, same round-half-to-even.
+    assert torch.equal(quantize(x, scale, zero_point, 8, signed=symmetric), expected.long())
+
+
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 10_000), symmetric=st.booleans(),
+       axis=st.sampled_from([0, 1]))
+def test_integers_equal_torch_quantize_per_channel(shape, seed, symmetric, axis):
+    x = _x(shape, seed)
+    scale, zero_point = qparams(x, 8, symmetric=symmetric, axis=axis)
+    dtype = torch.qint8 if symmetric else torch.quint8
+    expected = torch.quantize_per_channel(x, scale.double(), zero_point, axis, dtype).int_repr()
+    assert torch.equal(quantize(x, scale, zero_point, 8, signed=symmetric, axis=axis),
+                       expected.long())
+
+
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 10_000), bits=bit_widths, symmetric=st.booleans())
+def test_qparams_match_torch_minmax_observers(shape, seed, bits, symmetric):
+    x = _x(shape, seed)
+    q_min, q_max = qrange(bits, signed=symmetric)
+    dtype = torch.qint32 if bits > 8 else (torch.qint8 if symmetric else torch.quint8)
+    kw = dict(dtype=dtype, quant_min=q_min, quant_max=q_max,
+              qscheme=torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine)
+    obs = MinMaxObserver(**kw)
+    obs(x)
+    scale, zero_point = obs.calculate_qparams()
+    ours = qparams(x, bits, symmetric=symmetric)
+    torch.testing.assert_close(ours[0], scale.reshape(()), rtol=1e-6, atol=0)  # float32 ulps
+    assert int(ours[1]) == int(zero_point)
+    pc = PerChannelMinMaxObserver(ch_axis=0, **{**kw, "qscheme": torch.per_channel_symmetric
+                                               if symmetric else torch.per_channel_affine})
+    pc(x)
+    scale, zero_point = pc.calculate_qparams()
+    ours = qparams(x, bits, symmetric=symmetric, axis=0)
+    torch.testing.assert_close(ours[0], scale.float(), rtol=1e-6, atol=0)
+    assert torch.equal(ours[1], zero_point.long())
+
+
+def test_affine_makes_zero_exact_and_uses_all_levels_for_one_sided_data():
+    x = torch.linspace(0, 6, 101)  # after a ReLU: nothing below 0
+    affine = quantize_tensor(x, 8)
+    symmetric = quantize_tensor(x, 8, symmetric=True)
+    assert affine.dequantize()[0] == 0 and symmetric.dequantize()[0] == 0
+    assert int(affine.zero_point) == 0 and affine.q.max() == 255
+    # Symmetric spends half its levels on negatives, so its step is twice as coarse.
+    assert math.isclose(symmetric.scale.item() / affine.scale.item(), 255 / 127.5, rel_tol=1e-6)
+
+
+def test_per_channel_beats_per_tensor_when_rows_differ_in_scale():
+    W = torch.randn(8, 64) * torch.logspace(-2, 1, 8).unsqueeze(1)
+    def row_error(qt):  # relative error of each row: (8,)
+        return (W - qt.dequantize()).norm(dim=1) / W.norm(dim=1)
+
+    per_tensor = row_error(quantize_tensor(W, 8, symmetric=True))
+    per_channel = row_error(quantize_tensor(W, 8, symmetric=True, axis=0))
+    assert (per_channel <= per_tensor * (1 + 1e-6)).all()
+    assert per_channel[0] < per_tensor[0] / 100  # the smallest row: 1000x smaller range
+
+
+def test_qtensor_nbytes_counts_packed_bits_plus_parameters():
+    qt = quantize_tensor(torch.randn(10, 30), 4, axis=0)
+    assert isinstance(qt, QTensor) and qt.nbytes() == 10 * 30 * 4 // 8 + 8 * 10
+
+
+@pytest.mark.parametrize("bits", [0, 1, 17, 8.0, "8", True])
+def test_bad_bit_width_raises(bits):
+    with pytest.raises(ValueError, match=r"bits must be an integer in \[2, 16\], got"):
+        quantize_tensor(torch.randn(5), bits)
+
+
+def test_bad_quantization_parameters_raise():
+    x = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="per-channel along axis 0 needs shape"):
+        quantize(x, torch.ones(3), torch.zeros(3), axis=0)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        quantize(x, 0.0, 0)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        qparams(x, axis=2)
+    with pytest.raises(ValueError, match="non-empty float tensor"):
+        qparams(torch.arange(3))
+    assert dequantize(torch.tensor([3, 5]), 0.5, 1).tolist() == [1.0, 2.0]
+
+
+# ---------------------------------------------------------------- pruning
+def _mlp(seed=0, h=32):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(10, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(amount=st.floats(0, 0.99), seed=st.integers(0, 1000))
+def test_global_pruning_reaches_exactly_the_requested_sparsity(amount, seed):
+    model = _mlp(seed)
+    n = sum(m.weight.numel() for m in model if isinstance(m, nn.Linear))
+    global_magnitude_prune(model, amount)
+    masks = [m.weight_mask for m in model if isinstance(m, nn.Linear)]
+    assert sum(int((k == 0).sum()) for k in masks) == round(amount * n)
+    assert sparsity(model) == round(amount * n) / n
+
+
+def test_global_pruning_removes_the_globally_smallest_weights_and_iterates():
+    model = _mlp(1)
+    weights = torch.cat([m.weight.detach().abs().flatten() for m in model
+                         if isinstance(m, nn.Linear)])
+    global_magnitude_prune(model, 0.5)
+    global_magnitude_prune(model, 0.8)  # a second step only adds to the first mask
+    kept = torch.cat([(m.weight_mask == 1).flatten() for m in model if isinstance(m, nn.Linear)])
+    threshold = weights.sort().values[round(0.8 * len(weights)) - 1]
+    assert (weights[kept] > threshold).all() and (weights[~kept] <= threshold).all()
+    with pytest.raises(ValueError, match="already pruned, more than the requested"):
+        global_magnitude_prune(model, 0.5)
+
+
+def test_masks_stay_in_place_through_fine_tuning():
+    model = _mlp(2)
+    global_magnitude_prune(model, 0.9)
+    masks = [m.weight_mask.clone() for m in model if isinstance(m, nn.Linear)]
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    X, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
+    before = [m.weight_orig.detach().clone() for m in model if isinstance(m, nn.Linear)]
+    for _ in range(5):
+        opt.zero_grad()
+        F.cross_entropy(model(X), y).backward()
+        opt.step()
+    layers = [m for m in model if isinstance(m, nn.Linear)]
+    trained = [not torch.equal(m.weight_orig, b) for m, b in zip(layers, before, strict=True)]
+    assert any(trained)
+    for m, mask in zip(layers, masks, strict=True):
+        assert torch.equal(m.weight_mask, mask)
+        assert (m.weight[mask == 0] == 0).all()
+    assert math.isclose(sparsity(model), 0.9, abs_tol=1e-3)
+    make_permanent(model)
+    assert not hasattr(layers[0], "weight_mask") and math.isclose(sparsity(model), 0.9,
+                                                                  abs_tol=1e-3)
+    assert count_params(model, nonzero=True) == count_params(model) - round(
+        0.9 * sum(m.weight.numel() for m in layers))
+
+
+@pytest.mark.parametrize("amount", [-0.1, 1.0, 1.5, float("nan"), "0.5", True])
+def test_sparsity_outside_unit_interval_raises(amount):
+    with pytest.raises(ValueError, match=r"sparsity must be a fraction in \[0, 1\), got"):
+        global_magnitude_prune(_mlp(), amount)
+
+
+def test_shrinking_hidden_units_matches_ln_structured_and_the_masked_model():
+    model = _mlp(3, h=40)
+    small = shrink_hidden_units(model, keep=0.3)
+    assert [m.weight.shape for m in small if isinstance(m, nn.Linear)] == [
+        (12, 10), (12, 12), (3, 12)]
+    # Same units as torch's L1 structured pruning of each layer's rows.
+    for i in (0, 2):
+        ref = copy.deepcopy(model[i])
+        prune.ln_structured(ref, "weight", amount=0.7, n=1, dim=0)
+        kept_rows = ref.weight_mask[:, 0].nonzero().flatten()
+        assert torch.equal(small[i].bias, model[i].bias.detach()[kept_rows])
+    # And the small model computes what the big one does with those units' outputs zeroed.
+    masked = copy.deepcopy(model)
+    for i in (0, 2):
+        prune.ln_structured(masked[i], "weight", amount=0.7, n=1, dim=0)
+        prune.custom_from_mask(masked[i], "bias", masked[i].weight_mask[:, 0])
+    X = torch.randn(7, 10)
+    torch.testing.assert_close(small(X), masked(X), rtol=1e-5, atol=1e-6)  # float32 sums
+    assert count_params(small) < count_params(model) / 5
+    with pytest.raises(ValueError, match="keep must be a fraction"):
+        shrink_hidden_units(model, keep=0)
+    with pytest.raises(ValueError, match="expected a Sequential of >= 2 Linear"):
+        shrink_hidden_units(nn.Sequential(nn.Linear(3, 3), nn.Dropout(), nn.Linear(3, 2)), 0.5)
+
+
+# ---------------------------------------------------------------- distillation
+def test_distillation_loss_equals_a_hand_computation():
+    s = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    t = torch.tensor([[0.5, 3.0, 0.0], [1.0, 0.0, 2.0]])
+    y = torch.tensor([1, 0])
+    T, alpha = 2.0, 0.3
+
+    def softmax(row, T):
+        e = [math.exp(v / T) for v in row]
+        return [v / sum(e) for v in e]
+
+    ce = kl = 0.0
+    for i in range(2):
+        ce -= math.log(softmax(s[i].tolist(), 1)[y[i]])
+        p, q = softmax(t[i].tolist(), T), softmax(s[i].tolist(), T)
+        kl += sum(pj * math.log(pj / qj) for pj, qj in zip(p, q, strict=True))
+    hand = alpha * ce / 2 + (1 - alpha) * T**2 * kl / 2
+    assert math.isclose(distillation_loss(s, t, y, T=T, alpha=alpha).item(), hand, rel_tol=1e-5)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 1000), T=st.floats(0.5, 10))
+def test_distillation_loss_with_hard_weight_one_is_cross_entropy(seed, T):
+    g = torch.Generator().manual_seed(seed)
+    s, t = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    y = torch.randint(0, 4, (6,), generator=g)
+    torch.testing.assert_close(distillation_loss(s, t, y, T=T, alpha=1.0), F.cross_entropy(s, y))
+    # alpha = 0 and a student equal to the teacher: nothing left to learn.
+    assert distillation_loss(t, t, y, T=T, alpha=0.0).abs() < 1e-5
+
+
+def test_distillation_gradient_does_not_reach_the_teacher():
+    s = torch.randn(3, 5, requires_grad=True)
+    t = torch.randn(3, 5, requires_grad=True)
+    distillation_loss(s, t, torch.tensor([0, 1, 2])).backward()
+    assert s.grad is not None and t.grad is None
+
+
+def test_distillation_loss_rejects_bad_input():
+    s = torch.randn(3, 5)
+    with pytest.raises(ValueError, match="same shape"):
+        distillation_loss(s, torch.randn(3, 4), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="expected labels"):
+        distillation_loss(s, s, torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="T must be > 0"):
+        distillation_loss(s, s, torch.zeros(3, dtype=torch.long), T=0)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        distillation_loss(s, s, torch.zeros(3, dtype=torch.long), alpha=1.5)
+
+
+# ---------------------------------------------------------------- measurement
+def test_size_measurement_matches_the_saved_state_dict(tmp_path):
+    model = _mlp(4)
+    # torch.save names the zip's inner folder after the file ("archive" for a buffer), so a
+    # file called archive.pt holds exactly the bytes that state_bytes counts.
+    path = tmp_path / "archive.pt"
+    torch.save(model.state_dict(), path)
+    assert state_bytes(model) == path.stat().st_size == state_bytes(model.state_dict())
+    raw = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    assert raw <= state_bytes(model) <= raw + 8192  # zip archive overhead: a few KB
+    q = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    buffer = io.BytesIO()
+    torch.save(q.state_dict(), buffer)
+    assert state_bytes(q) == buffer.tell()
+    with pytest.raises(TypeError, match="expected an nn.Module or a state dict"):
+        state_bytes([1, 2])
+
+
+def test_count_params_counts_every_parameter_once():
+    model = _mlp(5, h=7)
+    assert count_params(model) == (10 * 7 + 7) + (7 * 7 + 7) + (7 * 3 + 3)
+    global_magnitude_prune(model, 0.5)
+    assert count_params(model) == (10 * 7 + 7) + (7 * 7 + 7) + (7 * 3 + 3)
+    assert count_params(model, nonzero=True) == count_params(model) - round(0.5 * (70 + 49 + 21))
+
+
+def test_latency_is_a_positive_median_and_runs_alternate():
+    calls = []
+    times = compare_latency({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                            warmup=1, repeats=3)
+    assert calls == ["a", "b"] * 4 and all(len(v) == 3 for v in times.values())
+    assert latency(lambda: sum(range(1000)), warmup=1, repeats=5) > 0
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        compare_latency({"a": lambda: None}, repeats=0)
