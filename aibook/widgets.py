@@ -8,6 +8,7 @@ for the default values, so the static website shows that figure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import ipywidgets as widgets
@@ -28,6 +29,9 @@ def explorer(draw: Callable[..., Figure | None], *, show: bool = True, **control
     if not controls:
         raise ValueError("explorer: give at least one control, e.g. lr=(0.01, 1.0, 0.01)")
 
+    # wraps() keeps draw's signature, so ipywidgets starts each control at draw's default
+    # (and the still image on the website shows the case the text describes).
+    @functools.wraps(draw)
     def _draw(**values):
         fig = draw(**values)
         if isinstance(fig, Figure):

@@ -29,3 +29,17 @@ def test_explorer_rejects_missing_controls_and_non_callables():
         explorer(lambda: None, show=False)
     with pytest.raises(TypeError, match="draw must be callable, got int"):
         explorer(3, show=False, lr=(0, 1))
+
+
+def test_explorer_starts_each_control_at_draw_defaults():
+    # The website shows the figure of the first draw, so it must be the text's default case.
+    def draw(lr=0.1, k=10, kind="blur"):
+        fig, ax = plt.subplots()
+        ax.set_title(f"{lr} {k} {kind}")
+        return fig
+
+    ui = explorer(draw, show=False, lr=(0.01, 1.0, 0.01), k=[1, 5, 10], kind=["edge", "blur"])
+    values = {c.description: c.value for c in ui.children if hasattr(c, "description")
+              and c.description}
+    assert values == {"lr": 0.1, "k": 10, "kind": "blur"}
+    assert ui.result.axes[0].get_title() == "0.1 10 blur"

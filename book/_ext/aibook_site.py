@@ -4,7 +4,8 @@
   the time the chapter took to execute in this build.
 - The Results page (`book/results`) gets tables generated from the records that the chapter
   notebooks write with `aibook.results.record` while the build executes them, plus
-  `benchmarks/out/results.json` when it exists. Nothing on it is typed by hand.
+  `benchmarks/results.json` (committed; `make bench` writes it). Nothing on it is typed
+  by hand.
 - All BibTeX files (`book/references.bib`, the main one, and `book/references/*.bib`, one per
   chapter) are merged into one file with duplicate keys dropped, so a key present in two files
   does not produce a duplicate-citation warning.
@@ -272,17 +273,18 @@ def results_markdown(app: Sphinx) -> str:
         lines.append("Chapters with no recorded number in this build: "
                      + ", ".join(f"{{doc}}`/{d}`" for d in missing) + ".\n")
     lines += ["## Benchmarks", ""]
-    lines += benchmark_markdown(Path(app.srcdir) / "benchmarks" / "out" / "results.json",
+    lines += benchmark_markdown(Path(app.srcdir) / "benchmarks" / "results.json",
                                 bib_keys)
     return "\n".join(lines) + "\n"
 
 
 def benchmark_markdown(path: Path, bib_keys: set[str]) -> list[str]:
-    """benchmarks/out/results.json: a list of records (same keys as aibook.results.record), or
+    """benchmarks/results.json (`make bench` writes it): a list of records (keys as in
+    aibook.results.record), or
     {"results": [...], "machine": {...}, "measured_at": ...}. Absent: say how to produce it."""
     if not path.exists():
-        return ["No benchmark results in this build (`benchmarks/out/results.json` is absent; "
-                "the benchmarks write it when they run).", ""]
+        return ["No benchmark results in this build (`benchmarks/results.json` is absent; "
+                "`make bench` writes it).", ""]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
