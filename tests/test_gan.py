@@ -17,6 +17,7 @@ from aibook.gan import (
     MLPGenerator,
     RingGANConfig,
     discriminator_loss,
+    ema_update,
     generator_loss,
     gradient_penalty,
     mode_metrics,
@@ -263,6 +264,45 @@ def test_ring_training_repeats_with_a_seed_and_differs_across_seeds():
     torch.testing.assert_close(a.sample(50), b.sample(50), rtol=0, atol=0)
     assert a.d_losses != c.d_losses
     assert sorted(a.snapshots) == [1, 4, 8, 12]
+
+
+def test_ema_update_is_the_exponential_moving_average():
+    a0, c = torch.tensor([1.0, -2.0, 4.0]), torch.tensor([3.0, 0.0, 4.0])
+    a = a0.clone()
+    for _ in range(5):  # constant input: a_k = c + decay^k (a_0 - c)
+        ema_update([a], [c], 0.8)
+    torch.testing.assert_close(a, c + 0.8**5 * (a0 - c), rtol=1e-6, atol=1e-6)  # float32
+    b = a0.clone()
+    ema_update([b], [c], 0.0)  # decay 0 copies the current value
+    assert torch.equal(b, c)
+    with pytest.raises(ValueError, match=r"decay must lie in \[0, 1\)"):
+        ema_update([a], [c], 1.0)
+    with pytest.raises(ValueError, match="shapes"):
+        ema_update([a], [torch.zeros(2)], 0.5)
+    with pytest.raises(ValueError, match="averages"):
+        ema_update([a, a], [c], 0.5)
+
+
+def test_ring_training_keeps_the_ema_of_the_generator_weights():
+    """After 2 steps with decay d: G_ema = d^2 theta_0 + d (1 - d) theta_1 + (1 - d) theta_2,
+    with theta_0 the initial weights and theta_1 those of the same run stopped after 1 step."""
+    d, seed = 0.7, 3
+    cfg = RingGANConfig(steps=2, batch_size=16, hidden=8, depth=2, ema=d, minibatch_std=True)
+    two = train_ring_gan(cfg, seed, progress=False)
+    one = train_ring_gan(RingGANConfig(**{**vars(cfg), "steps": 1}), seed, progress=False)
+    torch.manual_seed(seed)
+    init = MLPGenerator(cfg.z_dim, 2, cfg.hidden, cfg.depth)  # built as the trainer builds it
+    for name, p_ema in two.G_ema.named_parameters():
+        theta = [dict(m.named_parameters())[name] for m in (init, one.G, two.G)]
+        expected = d**2 * theta[0] + d * (1 - d) * theta[1] + (1 - d) * theta[2]
+        torch.testing.assert_close(p_ema, expected, rtol=1e-5, atol=1e-6)  # float32
+        assert not torch.equal(p_ema, theta[2])
+    assert not torch.equal(two.sample(20, ema=True), two.sample(20))
+    with pytest.raises(ValueError, match="kept no EMA"):
+        train_ring_gan(RingGANConfig(steps=1, hidden=8, ema=0.0),
+                       progress=False).sample(5, ema=True)
+    with pytest.raises(ValueError, match=r"ema must lie in \[0, 1\)"):
+        train_ring_gan(RingGANConfig(steps=1, ema=1.0), progress=False)
 
 
 def test_digits_training_repeats_with_a_seed():

@@ -3,7 +3,8 @@
 - `aibook.gan.losses`: the minimax game's losses, D*, the gradient penalty.
 - `aibook.gan.ring`: the 8-Gaussian ring and the VEEGAN/PacGAN mode metrics.
 - `aibook.gan.models`: MLPs for 2-D points (PacGAN packing, minibatch std) and a DCGAN for 8x8.
-- `aibook.gan.train`: training loops, each with a `@dataclass` config at the top.
+- `aibook.gan.train`: training loops, each with a `@dataclass` config at the top, and an EMA
+  of the generator's weights.
 """
 
 from aibook.gan.losses import (
@@ -24,6 +25,7 @@ from aibook.gan.train import (
     DigitsGANConfig,
     GANRun,
     RingGANConfig,
+    ema_update,
     nearest_neighbour_distances,
     train_digits_gan,
     train_ring_gan,
@@ -39,6 +41,7 @@ __all__ = [
     "MLPGenerator",
     "RingGANConfig",
     "discriminator_loss",
+    "ema_update",
     "generator_loss",
     "gradient_penalty",
     "mode_metrics",
