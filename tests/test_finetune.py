@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import shutil
 
 import pytest
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from aibook import minilm
+from aibook.data import Split
 from aibook.finetune import (
     LoRALinear,
     add_lora,
@@ -165,6 +168,64 @@ def test_probe_trains_only_the_head_on_digits():
     assert trainable == {"features.fc.A", "features.fc.B", "head.weight", "head.bias"}
     with pytest.raises(ValueError, match="method must be one of"):
         TR.adapt(pretrained, "prompt", X, y, cfg)
+
+
+def test_probe_on_cached_features_equals_training_through_frozen_features():
+    _, target = TR.digit_tasks(0)
+    torch.manual_seed(3)
+    pretrained = TR.SmallCNN(40, width=4, dim=16)
+    X, y = TR.k_shot(target.X_train, target.y_train, k=3, seed=1)
+    cfg = TR.TransferConfig(width=4, dim=16, steps=20)
+    fast = TR.adapt(pretrained, "probe", X, y, cfg, seed=2)
+    torch.manual_seed(2)
+    slow = copy.deepcopy(pretrained)
+    slow.head = nn.Linear(16, 5)
+    freeze(slow.features)
+    TR.train_steps(slow, X, y, 20, cfg.lr_head)
+    # the same float32 ops on the same numbers; only autograd's bookkeeping differs: 1e-6
+    torch.testing.assert_close(fast(target.X_test), slow(target.X_test), atol=1e-6, rtol=1e-6)
+    # LP-FT with a zero fine-tuning rate is the probe, exactly: it starts from the probe
+    lpft = TR.adapt(pretrained, "lpft", X, y, dataclasses.replace(cfg, lr_full=0.0), seed=2)
+    torch.testing.assert_close(lpft(target.X_test), fast(target.X_test), rtol=0, atol=0)
+    moved = TR.adapt(pretrained, "lpft", X, y, cfg, seed=2)
+    assert not torch.equal(moved.features.fc.weight, pretrained.features.fc.weight)
+
+
+def test_small_cnn_features_have_dim_columns_and_no_final_relu():
+    torch.manual_seed(0)
+    net = TR.SmallCNN(7, width=4, dim=12)
+    h = net.features(torch.rand(10, 1, 8, 8))
+    assert h.shape == (10, 12) and (h < 0).any()  # a ReLU would make every entry >= 0
+    assert net(torch.rand(2, 1, 8, 8)).shape == (2, 7)
+    with pytest.raises(ValueError, match=r"expected images \(N, 1, 8, 8\), got \(2, 64\)"):
+        net(torch.rand(2, 64))
+
+
+def test_orientations_are_the_8_rotations_and_mirrors_with_their_own_labels():
+    X = torch.arange(2 * 64, dtype=torch.float32).reshape(2, 1, 8, 8)  # no symmetry at all
+    y = torch.tensor([3, 0])
+    X8, y8 = TR.orientations(X, y)
+    assert X8.shape == (16, 1, 8, 8)
+    assert y8.tolist() == [8 * c + o for o in range(8) for c in (3, 0)]
+    torch.testing.assert_close(X8[0:2], X, rtol=0, atol=0)                 # o = 0: as it is
+    torch.testing.assert_close(X8[2], torch.rot90(X[0], 1, (1, 2)), rtol=0, atol=0)
+    torch.testing.assert_close(X8[8], X[0].flip(-1), rtol=0, atol=0)      # o = 4: mirrored
+    assert len(torch.unique(X8.flatten(1), dim=0)) == 16                   # all distinct
+    with pytest.raises(ValueError, match=r"expected X \(N, C, H, W\) and y \(N,\)"):
+        TR.orientations(X.flatten(1), y)
+
+
+def test_pretrain_uses_only_the_source_training_images():
+    source, _ = TR.digit_tasks(0)
+    nan = torch.full_like(source.X_test, float("nan"))
+    poisoned = Split(source.X_train[:64], source.y_train[:64], nan, source.y_test, nan,
+                     source.y_test)
+    cfg = TR.TransferConfig(width=4, dim=8, pretrain_epochs=1)
+    model = TR.pretrain(poisoned, cfg)
+    assert model.head.out_features == 40            # 5 digits x 8 orientations
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    plain = TR.pretrain(poisoned, dataclasses.replace(cfg, orient=False))
+    assert plain.head.out_features == 5
 
 
 def test_adapter_saves_small_and_reloads_to_the_same_outputs(tmp_path):

@@ -1,5 +1,10 @@
 """Transfer on digits: pretrain a small CNN on 0-4, adapt it to 5-9 from k labels per class.
 
+The source task is not "which of 0-4" (five classes: the last layer keeps little else)
+but "which of 0-4, in which of 8 orientations" (40 classes, `orientations`), learned with
+random shifts and rotations and label smoothing. Its features describe strokes and their
+layout, and transfer to digits the network never saw.
+
 Five ways to adapt, from the fewest trained parameters to the most:
   probe   freeze the pretrained features, train a new head;
   lora    freeze them too, but add a rank-r update to the dense layer (aibook.finetune.lora);
@@ -13,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +30,7 @@ from aibook.finetune.lora import add_lora
 from aibook.finetune.params import freeze
 
 METHODS = ("scratch", "probe", "lora", "full", "lpft")
+N_ORIENTATIONS = 8  # 4 rotations by 90 degrees, of the image and of its mirror image
 
 
 @dataclass
@@ -31,9 +38,15 @@ class TransferConfig:
     """Hyperparameters of the digits experiment (the chapter's defaults)."""
 
     width: int = 16           # channels of the first conv layer
-    pretrain_epochs: int = 25
+    dim: int = 128            # features: the output of the dense layer fc
+    orient: bool = True       # source task: 0-4 x 8 orientations (40 classes), else 0-4
+    pretrain_epochs: int = 8  # passes over the 8 orientations of the source images
     pretrain_lr: float = 3e-3
-    steps: int = 150          # full-batch Adam steps on the k-shot set
+    label_smoothing: float = 0.1
+    max_shift: float = 1.0    # augmentation while pretraining (aibook.cnn.augment)
+    max_degrees: float = 10.0
+    p_augment: float = 0.8
+    steps: int = 100          # full-batch Adam steps on the k-shot set
     lr_head: float = 1e-2     # probe and the probe stage of LP-FT
     lr_full: float = 1e-3     # full fine-tune, the FT stage of LP-FT, and scratch
     lr_lora: float = 3e-3
@@ -42,22 +55,43 @@ class TransferConfig:
 
 
 class SmallCNN(nn.Module):
-    """(N, 1, 8, 8) -> (N, n_classes): `features` (N, 64), then a linear `head`."""
+    """(N, 1, 8, 8) -> (N, n_classes): `features` (N, dim), then a linear `head`.
 
-    def __init__(self, n_classes: int = 5, width: int = 16):
+    The features end with the dense layer `fc` and no ReLU: a ReLU there would zero
+    every unit that the source classes never needed, for the new classes too.
+    """
+
+    def __init__(self, n_classes: int = 5, width: int = 16, dim: int = 128):
         super().__init__()
         self.features = nn.Sequential(OrderedDict(
             conv1=nn.Conv2d(1, width, 3, padding=1), relu1=nn.ReLU(),         # (N, w, 8, 8)
             conv2=nn.Conv2d(width, 2 * width, 3, padding=1), relu2=nn.ReLU(),
             pool=nn.MaxPool2d(2), flatten=nn.Flatten(),                      # (N, 2w*4*4)
-            fc=nn.Linear(2 * width * 16, 64), relu3=nn.ReLU(),               # (N, 64)
+            fc=nn.Linear(2 * width * 16, dim),                               # (N, dim)
         ))
-        self.head = nn.Linear(64, n_classes)
+        self.head = nn.Linear(dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
             raise ValueError(f"SmallCNN: expected images (N, 1, 8, 8), got {tuple(x.shape)}")
         return self.head(self.features(x))
+
+
+def orientations(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image in 8 orientations, each its own class.
+
+    X (N, 1, H, W), y (N,) in 0..C-1 -> (X8 (8N, 1, H, W), y8 (8N,) in 0..8C-1) with
+    y8 = 8 y + o: o = 0..3 rotates by o * 90 degrees, o = 4..7 mirrors first.
+    """
+    if X.ndim != 4 or len(X) != len(y):
+        raise ValueError(f"orientations: expected X (N, C, H, W) and y (N,), got "
+                         f"{tuple(X.shape)} and {tuple(y.shape)}")
+    Xs, ys = [], []
+    for o in range(N_ORIENTATIONS):
+        Xo = X.flip(-1) if o >= 4 else X
+        Xs.append(torch.rot90(Xo, o % 4, dims=(-2, -1)))
+        ys.append(N_ORIENTATIONS * y + o)
+    return torch.cat(Xs), torch.cat(ys)
 
 
 def digit_tasks(seed: int = 0) -> tuple[Split, Split]:
@@ -104,16 +138,27 @@ def train_steps(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int, 
 
 
 def pretrain(source: Split, cfg: TransferConfig | None = None, seed: int = 0) -> SmallCNN:
-    """Train a SmallCNN on the source task (digits 0-4) with aibook.fit."""
+    """Train a SmallCNN on the source task with aibook.fit, with shifts and rotations.
+
+    cfg.orient: 40 classes (digit x orientation, see `orientations`), else the 5 digits.
+    Only source.X_train and source.y_train are used.
+    """
+    from aibook.cnn import Augmented
     from aibook.data import loader
     from aibook.train import fit
 
     cfg = cfg or TransferConfig()
+    X, y = source.X_train, source.y_train
+    if cfg.orient:
+        X, y = orientations(X, y)
     torch.manual_seed(seed)
-    model = SmallCNN(5, cfg.width)
+    model = SmallCNN(int(y.max()) + 1, cfg.width, cfg.dim)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.pretrain_lr)
-    fit(model, loader(source.X_train, source.y_train, 64, seed=seed), epochs=cfg.pretrain_epochs,
-        optimizer=opt, desc="pretrain on 0-4")
+    batches = Augmented(loader(X, y, 64, seed=seed), seed=seed, max_shift=cfg.max_shift,
+                        max_degrees=cfg.max_degrees, p=cfg.p_augment)
+    fit(model, batches, epochs=cfg.pretrain_epochs, optimizer=opt,
+        loss_fn=partial(F.cross_entropy, label_smoothing=cfg.label_smoothing),
+        desc=f"pretrain on 0-4 ({int(y.max()) + 1} classes)")
     return model.eval()
 
 
@@ -126,14 +171,16 @@ def adapt(pretrained: SmallCNN, method: str, X: torch.Tensor, y: torch.Tensor,
     torch.manual_seed(seed)
     n_classes = int(y.max()) + 1
     if method == "scratch":
-        model = SmallCNN(n_classes, cfg.width)
+        model = SmallCNN(n_classes, cfg.width, pretrained.head.in_features)
         train_steps(model, X, y, cfg.steps, cfg.lr_full)
         return model
     model = copy.deepcopy(pretrained)
     model.head = nn.Linear(model.head.in_features, n_classes)  # a fresh head for new classes
     if method in ("probe", "lpft"):
         freeze(model.features)
-        train_steps(model, X, y, cfg.steps, cfg.lr_head)
+        with torch.no_grad():
+            phi = model.features(X)                     # (N, dim): frozen, so compute once
+        train_steps(model.head, phi, y, cfg.steps, cfg.lr_head)
         if method == "lpft":
             for p in model.parameters():
                 p.requires_grad_(True)
