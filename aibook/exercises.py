@@ -124,7 +124,8 @@ def finish_notebook(path: Path, name: str, dest: Path, otter_meta: dict) -> None
     tests = otter_meta.get("tests", {})
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     grader = nbformat.v4.new_code_cell(grader_cell_source(name, tests))
-    grader.metadata = {"deletable": False, "editable": False}
+    # hide-input: on the website this long cell folds away; in Jupyter it stays visible.
+    grader.metadata = {"deletable": False, "editable": False, "tags": ["hide-input"]}
     nb.cells.insert(first_code + 1, grader)
     for cell in nb.cells:
         if cell.cell_type == "code" and "grader.export(" in cell.source:

@@ -34,6 +34,8 @@ BUILD = ROOT / "_build"
 HTML = BUILD / "html"
 LOG = BUILD / "site-build.log"
 SHOTS = BUILD / "screenshots"
+VISIBLE_WIDGET = (".jupyter-widgets .widget-slider:visible, "
+                  ".jupyter-widgets .widget-dropdown:visible")
 CHROMIUM = os.environ.get("AIBOOK_CHROMIUM", "/usr/bin/chromium")
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -287,7 +289,8 @@ def test_page_renders_offline(browser, server, doc):
                 assert page.locator('script[type="application/vnd.jupyter.widget-state+json"]'
                                     ).count(), ("widgets without saved state: the notebook did "
                                                 "not finish executing (see the build log)")
-                page.wait_for_selector(".jupyter-widgets", timeout=30_000)
+                # :visible, because finished tqdm bars (also widgets) may be hidden and come first
+                page.wait_for_selector(VISIBLE_WIDGET, timeout=30_000)
                 widget_imgs = page.eval_on_selector_all(
                     ".jupyter-widgets img", "els => els.filter(e => e.naturalWidth > 0).length")
                 assert widget_imgs >= 1, "the static widget shows the figure from its state"
@@ -330,7 +333,7 @@ def test_page_dark_mode(browser, server, doc):
         if page.locator("span.math, div.math").count():
             _wait_for_mathjax(page)
         if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
-            page.wait_for_selector(".jupyter-widgets", timeout=30_000)
+            page.wait_for_selector(VISIBLE_WIDGET, timeout=30_000)
         _screenshot(page, doc, "dark")
         assert not probe.problems, "\n".join(probe.problems)
     finally:

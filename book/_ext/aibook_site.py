@@ -92,6 +92,12 @@ def merge_bibfiles(app: Sphinx, config) -> None:
 def set_results_dir(app: Sphinx, config) -> None:
     """Executed notebooks inherit this environment, so their records land in _build/results."""
     os.environ.setdefault("AIBOOK_RESULTS_DIR", str(Path(app.outdir).parent / "results"))
+    # Every chapter runs again ("force"): drop the last build's records, so a record that a
+    # chapter no longer makes (renamed or removed) does not linger on the Results page.
+    folder = Path(os.environ["AIBOOK_RESULTS_DIR"])
+    if getattr(config, "nb_execution_mode", "") == "force" and folder.is_dir():
+        for old in folder.glob("*.json"):
+            old.unlink()
 
 
 def read_generated_pages_last(app: Sphinx, env, docnames: list[str]) -> None:
