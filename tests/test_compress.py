@@ -15,10 +15,13 @@ from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObser
 from torch.nn.utils import prune
 
 from aibook.compress import (
+    DistillConfig,
     QTensor,
     count_params,
     dequantize,
+    distill,
     distillation_loss,
+    gap_closed,
     global_magnitude_prune,
     make_permanent,
     qparams,
@@ -28,8 +31,10 @@ from aibook.compress import (
     shrink_hidden_units,
     sparsity,
     state_bytes,
+    with_teacher_logits,
 )
 from aibook.compress.measure import compare_latency, latency
+from aibook.data import loader
 
 warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
 
@@ -284,6 +289,77 @@ def test_distillation_loss_rejects_bad_input():
         distillation_loss(s, s, torch.zeros(3, dtype=torch.long), T=0)
     with pytest.raises(ValueError, match="alpha must be in"):
         distillation_loss(s, s, torch.zeros(3, dtype=torch.long), alpha=1.5)
+
+
+def _teacher_and_data(seed=0, n=40):
+    g = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+    torch.manual_seed(seed)
+    teacher = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    return teacher, X, y
+
+
+def test_with_teacher_logits_follows_the_loader_order_with_eval_mode_logits():
+    teacher, X, y = _teacher_and_data()
+    teacher.train()  # dropout on: with_teacher_logits must switch it off
+    batches = list(with_teacher_logits(teacher, X, y, batch_size=8, seed=3))
+    plain = list(loader(X, y, batch_size=8, seed=3))
+    assert len(batches) == len(plain) == 5
+    with torch.no_grad():
+        expected = teacher.eval()(X)
+    for (xb, yb, zb), (xp, yp) in zip(batches, plain, strict=True):
+        torch.testing.assert_close(xb, xp, rtol=0, atol=0)  # same rows, same order
+        torch.testing.assert_close(yb, yp, rtol=0, atol=0)
+        rows = [int((X == row).all(1).nonzero()) for row in xb]
+        torch.testing.assert_close(zb, expected[rows], rtol=1e-6, atol=1e-6)  # float32, same op
+    with pytest.raises(ValueError, match="X has 40 rows but y has 39"):
+        with_teacher_logits(teacher, X, y[:-1])
+
+
+def test_distill_with_precomputed_logits_trains_exactly_like_with_the_teacher():
+    teacher, X, y = _teacher_and_data(1)
+    cfg = DistillConfig(T=3.0, alpha=0.2, epochs=3, lr=1e-2)
+    torch.manual_seed(5)
+    a = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
+    b = copy.deepcopy(a)
+    losses_a = distill(a, teacher, loader(X, y, batch_size=8, seed=2), cfg, progress=False)
+    losses_b = distill(b, None, with_teacher_logits(teacher, X, y, 8, seed=2), cfg, progress=False)
+    assert len(losses_a) == 3
+    torch.testing.assert_close(losses_a, losses_b, rtol=1e-5, atol=1e-6)  # float32 sums
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+def test_distill_moves_the_student_towards_the_teacher():
+    teacher, X, y = _teacher_and_data(2, n=64)
+    teacher.eval()
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    @torch.no_grad()
+    def kl():
+        return distillation_loss(student(X), teacher(X), y, T=2.0, alpha=0.0).item()
+
+    before = kl()
+    losses = distill(student, teacher, loader(X, y, batch_size=16, seed=0),
+                     DistillConfig(T=2.0, alpha=0.0, epochs=60, lr=1e-2), progress=False)
+    assert kl() < before / 4 and losses[-1] < losses[0] / 4
+
+
+def test_distill_needs_a_teacher_or_its_logits():
+    _, X, y = _teacher_and_data()
+    student = nn.Linear(6, 3)
+    with pytest.raises(ValueError, match=r"expected batches \(X, y\) with a teacher"):
+        distill(student, None, loader(X, y, batch_size=8), DistillConfig(epochs=1),
+                progress=False)
+
+
+def test_gap_closed_reproduces_hinton_and_its_end_points():
+    assert math.isclose(gap_closed(146, 74, 67), 72 / 79)  # Hinton et al. 2015, MNIST: 91 %
+    assert gap_closed(10, 3, 3) == 1.0 and gap_closed(10, 10, 3) == 0.0
+    assert gap_closed(10, 12, 3) < 0  # a distilled student worse than alone
+    with pytest.raises(ValueError, match="must make more errors than the teacher"):
+        gap_closed(3, 2, 3)
 
 
 # ---------------------------------------------------------------- measurement

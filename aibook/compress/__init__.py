@@ -5,11 +5,18 @@
   with `torch.nn.utils.prune`, and structured pruning of hidden units that shrinks the layers.
 - `aibook.compress.quantize`: affine and symmetric integer quantization from scratch,
   per tensor and per channel, for any bit width from 2 to 16.
-- `aibook.compress.distill`: the knowledge-distillation loss of Hinton et al. (2015) and a
-  training loop that uses it.
+- `aibook.compress.distill`: the knowledge-distillation loss of Hinton et al. (2015), a
+  training loop that uses it (with the teacher's logits computed once for a fixed transfer
+  set), and the fraction of the student-teacher gap it closes.
 """
 
-from aibook.compress.distill import DistillConfig, distill, distillation_loss
+from aibook.compress.distill import (
+    DistillConfig,
+    distill,
+    distillation_loss,
+    gap_closed,
+    with_teacher_logits,
+)
 from aibook.compress.measure import compare_latency, count_params, latency, state_bytes
 from aibook.compress.prune import (
     check_sparsity,
@@ -39,6 +46,7 @@ __all__ = [
     "dequantize",
     "distill",
     "distillation_loss",
+    "gap_closed",
     "global_magnitude_prune",
     "latency",
     "make_permanent",
@@ -50,4 +58,5 @@ __all__ = [
     "shrink_hidden_units",
     "sparsity",
     "state_bytes",
+    "with_teacher_logits",
 ]
