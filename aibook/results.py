@@ -23,20 +23,24 @@ def results_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "_build" / "results"
 
 
-def machine() -> dict[str, str | int]:
-    """Where the numbers were measured: CPU model, cores, torch threads and device."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str | int]:
+    """Where the numbers were measured: CPU model, cores, torch threads and device."""
     from aibook.device import device
 
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(),
-            "device": str(device()), "torch": torch.__version__,
+    return {"cpu": cpu_model(), "cores": os.cpu_count() or 0,
+            "torch_threads": torch.get_num_threads(), "device": str(device()),
+            "torch": torch.__version__,
             "python": platform.python_version()}
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` from the root imports the package
@@ -103,6 +104,19 @@ def ch2_im2col_vs_conv2d(repeats: int) -> dict:
     return compare({"conv2d": theirs, "im2col": ours}, repeats=repeats)
 
 
+def one_thread(fn):
+    """Run fn with numpy's BLAS and torch each on one thread: a like-for-like comparison."""
+    def wrapped(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with threadpool_limits(1):
+                return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+    return wrapped
+
+
 def records(args: argparse.Namespace) -> list[dict]:
     rows: list[dict] = []
 
@@ -111,15 +125,15 @@ def records(args: argparse.Namespace) -> list[dict]:
                      "anchor": goal})
         print(f"{chapter} · {name}: {value:.4g} {unit}  {goal}", flush=True)
 
-    t = ch1_tensor_vs_torch(args.repeats)
+    t = one_thread(ch1_tensor_vs_torch)(args.repeats)
     add("01_backprop", f"Tensor engine / PyTorch, one training step of MLP {MLP_SIZES} "
-        f"on {BATCH} digits", t["tensor"]["ratio_to_torch"], "×", "goal ≤ 2×")
+        f"on {BATCH} digits, one thread each", t["tensor"]["ratio_to_torch"], "×", "goal ≤ 2×")
     add("01_backprop", "PyTorch training step", t["torch"]["median_s"] * 1e3, "ms")
     t = ch1_value_vs_tensor(args.repeats)
     add("01_backprop", f"Value engine / Tensor engine, forward+backward of MLP {SCALAR_SIZES} "
         f"on {SCALAR_BATCH} points", t["value"]["ratio_to_tensor"], "×")
-    t = ch2_im2col_vs_conv2d(args.repeats)
-    add("02_cnn", f"im2col / F.conv2d, forward+backward, x {CONV_X}, W {CONV_W}",
+    t = one_thread(ch2_im2col_vs_conv2d)(args.repeats)
+    add("02_cnn", f"im2col / F.conv2d, forward+backward, x {CONV_X}, W {CONV_W}, one thread each",
         t["im2col"]["ratio_to_conv2d"], "×")
     add("02_cnn", "F.conv2d forward+backward", t["conv2d"]["median_s"] * 1e3, "ms")
     m = minilm_int8.measure(args.repeats)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,15 +162,9 @@ def merge_covers(app: Sphinx, env, docnames, other) -> None:
 def machine_summary(m: dict | None = None) -> str:
     """'Intel Xeon … (2 cores), cpu, torch 2.13.0' from a record's machine dict or this host."""
     if m is None:
-        cpu = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        m = {"cpu": cpu, "cores": os.cpu_count() or 0}
+        from aibook.results import cpu_model  # the build puts the checkout on PYTHONPATH
+
+        m = {"cpu": cpu_model(), "cores": os.cpu_count() or 0}
     parts = [f"{m.get('cpu', '?')} ({m.get('cores', '?')} cores)"]
     parts += [str(m[k]) if k == "device" else f"{k} {m[k]}" for k in ("device", "torch")
               if m.get(k)]
