@@ -132,12 +132,18 @@ def test_benchmark_table_tolerates_absence_and_both_formats(tmp_path):
     path.write_text(json.dumps([{"name": "conv2d forward", "value": 12.3456, "unit": "ms",
                                  "anchor": "torch 10 ms", "measured_at": "2026-01-01T00:00:00"}]))
     rows = ext.benchmark_markdown(path, set())
-    assert rows[0].startswith("| Benchmark |") and "**12.35 ms**" in rows[2]
-    assert "2026-01-01 00:00:00" in rows[2] and "torch 10 ms" in rows[2]
+    # one run: when and where in a line above a three-column table
+    assert rows[0].startswith("Measured at (UTC) 2026-01-01 00:00:00, on ?")
+    assert rows[2].startswith("| Benchmark |") and "**12.35 ms**" in rows[4]
+    assert "torch 10 ms" in rows[4]
     path.write_text(json.dumps({"machine": {"cpu": "Xeon", "cores": 2},
                                 "results": [{"name": "int8 matmul", "value": 2}]}))
     rows = ext.benchmark_markdown(path, set())
-    assert "int8 matmul" in rows[2] and "Xeon (2 cores)" in rows[2]
+    assert "Xeon (2 cores)" in rows[0] and "int8 matmul" in rows[4]
+    path.write_text(json.dumps([{"name": "a", "value": 1, "measured_at": "2026-01-01T00:00:00"},
+                                {"name": "b", "value": 2, "measured_at": "2026-02-01T00:00:00"}]))
+    rows = ext.benchmark_markdown(path, set())  # two runs: a column each for when and where
+    assert rows[0].endswith("| Machine |") and "2026-02-01 00:00:00" in rows[3]
     path.write_text("{not json")
     assert "could not be read" in ext.benchmark_markdown(path, set())[0]
 

@@ -251,19 +251,27 @@ def results_markdown(app: Sphinx) -> str:
     chapters = set(_chapters(env))
     lines = []
     if records:
-        lines += ["| Chapter | Measured | Value | Published anchor | Measured at (UTC) | Machine |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        for r in sorted(records, key=lambda r: (r.get("chapter", ""), r.get("name", ""))):
-            doc = f"chapters/{r.get('chapter', '')}"
-            chap = f"{{doc}}`/{doc}`" if doc in chapters else _cell(
-                r.get("chapter", "?"))
-            value = _fmt(float(r.get("value", float("nan")))) + (
-                f" {r['unit']}" if r.get("unit") else "")
-            when = str(r.get("measured_at", "?")).replace("T", " ").replace("+00:00", "")
-            lines.append(f"| {chap} | {_cell(r['name'])} | **{_cell(value)}** | "
-                         f"{_anchor(r, bib_keys)} | {when} | "
-                         f"{_cell(machine_summary(r.get('machine') or {}))} |")
-        lines.append("")
+        # One short table per chapter; when and where it ran goes in a line above the table,
+        # so the table keeps three readable columns on a narrow page.
+        by_chapter: dict[str, list[dict]] = {}
+        for r in records:
+            by_chapter.setdefault(str(r.get("chapter", "?")), []).append(r)
+        for name in sorted(by_chapter):
+            rows = sorted(by_chapter[name], key=lambda r: str(r.get("name", "")))
+            doc = f"chapters/{name}"
+            lines += [f"### {{doc}}`/{doc}`" if doc in chapters else f"### {_cell(name)}", ""]
+            times = sorted(str(r.get("measured_at", "?")).replace("T", " ")
+                           .replace("+00:00", "")[:16] for r in rows)
+            when = times[0] if times[0] == times[-1] else f"{times[0]} to {times[-1][11:]}"
+            where = "; ".join(sorted({machine_summary(r.get("machine") or {}) for r in rows}))
+            lines += [f"Measured at (UTC) {when}, on {_cell(where)}.", "",
+                      "| Measured | Value | Published anchor |", "| --- | --- | --- |"]
+            for r in rows:
+                value = _fmt(float(r.get("value", float("nan")))) + (
+                    f" {r['unit']}" if r.get("unit") else "")
+                lines.append(f"| {_cell(r['name'])} | **{_cell(value)}** | "
+                             f"{_anchor(r, bib_keys)} |")
+            lines.append("")
     else:
         lines.append("```{note}\nNo chapter has recorded a result yet: build the site with "
                      "`execute_notebooks` on (see {doc}`/book/how-to-use`).\n```\n")
@@ -296,8 +304,7 @@ def benchmark_markdown(path: Path, bib_keys: set[str]) -> list[str]:
     rows = [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
     if not rows:
         return ["The benchmark results file holds no results.", ""]
-    out = ["| Benchmark | Value | Published anchor | Measured at (UTC) | Machine |",
-           "| --- | --- | --- | --- | --- |"]
+    table = []
     for r in rows:
         r = {**common, **r}
         name = " · ".join(str(r[k]) for k in ("chapter", "name") if r.get(k)) or "?"
@@ -309,8 +316,17 @@ def benchmark_markdown(path: Path, bib_keys: set[str]) -> list[str]:
         when = str(r.get("measured_at", "?")).replace("T", " ").replace("+00:00", "")
         machine = r.get("machine")
         machine = machine_summary(machine) if isinstance(machine, dict) else (machine or "?")
-        out.append(f"| {_cell(name)} | **{_cell(value)}** | {_anchor(r, bib_keys)} | {when} | "
-                   f"{_cell(machine)} |")
+        table.append((name, value, _anchor(r, bib_keys), when, machine))
+    if len({(w, m) for *_, w, m in table}) == 1:  # one run: say when and where once
+        _, _, _, when, machine = table[0]
+        out = [f"Measured at (UTC) {when}, on {_cell(machine)}.", "",
+               "| Benchmark | Value | Goal or published anchor |", "| --- | --- | --- |"]
+        out += [f"| {_cell(n)} | **{_cell(v)}** | {a} |" for n, v, a, _, _ in table]
+    else:
+        out = ["| Benchmark | Value | Goal or published anchor | Measured at (UTC) | Machine |",
+               "| --- | --- | --- | --- | --- |"]
+        out += [f"| {_cell(n)} | **{_cell(v)}** | {a} | {w} | {_cell(m)} |"
+                for n, v, a, w, m in table]
     return out + [""]
 
 
