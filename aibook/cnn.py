@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
+from aibook.device import seed_for
+
 # ---------------------------------------------------------------- shapes and im2col
 
 
@@ -182,7 +184,7 @@ class ScratchConvNet:
 
     def __init__(self, n_filters: int = 8, image_size: int = 8, n_classes: int = 10,
                  seed: int = 0, dtype: type = np.float64):
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed_for(seed))
         side = image_size // 2
         self.params = {
             "W1": rng.normal(0, math.sqrt(2 / 9), (n_filters, 1, 3, 3)).astype(dtype),
@@ -311,7 +313,7 @@ class Augmented:
 
     def __init__(self, batches, seed: int = 0, **augment_kwargs):
         self.batches, self.kwargs = batches, augment_kwargs
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed_for(seed))
 
     def __len__(self) -> int:
         return len(self.batches)

@@ -13,6 +13,8 @@ from sklearn.datasets import load_digits, make_moons
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
 
+from aibook.device import seed_for
+
 
 @dataclass
 class Split:
@@ -51,12 +53,12 @@ def stratified_split(
     if val + test >= 1:
         raise ValueError(f"stratified_split: val + test must be < 1, got {val + test}")
     X_rest, X_test, y_rest, y_test = train_test_split(
-        X, y, test_size=test, stratify=y, random_state=seed
+        X, y, test_size=test, stratify=y, random_state=seed_for(seed)
     )
     if val == 0:
         return X_rest, y_rest, X_rest[:0], y_rest[:0], X_test, y_test
     X_train, X_val, y_train, y_val = train_test_split(
-        X_rest, y_rest, test_size=val / (1 - test), stratify=y_rest, random_state=seed
+        X_rest, y_rest, test_size=val / (1 - test), stratify=y_rest, random_state=seed_for(seed)
     )
     return X_train, y_train, X_val, y_val, X_test, y_test
 
@@ -98,7 +100,7 @@ def moons(
     """scikit-learn's two interleaving half circles: X (N, 2), y (N,) in {0, 1}."""
     if n < 10:
         raise ValueError(f"moons: need at least 10 points, got n={n}")
-    X, y = make_moons(n_samples=n, noise=noise, random_state=seed)
+    X, y = make_moons(n_samples=n, noise=noise, random_state=seed_for(seed))
     parts = stratified_split(X, y.astype(np.int64), val=val, test=test, seed=seed)
     return Split(*[
         torch.as_tensor(a, dtype=dtype) if i % 2 == 0 else torch.as_tensor(a)
@@ -117,6 +119,6 @@ def loader(
     """A torch DataLoader over (X, y) whose shuffling order is fixed by `seed`."""
     if len(X) != len(y):
         raise ValueError(f"loader: X has {len(X)} rows but y has {len(y)}")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed_for(seed))
     return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle,
                       generator=generator)

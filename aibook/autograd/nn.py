@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from aibook.autograd.tensor import Tensor
+from aibook.device import seed_for
 
 # ---- modules -----------------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ class Linear(Module):
                  dtype=np.float64) -> None:
         if d_in < 1 or d_out < 1:
             raise ValueError(f"Linear: sizes must be positive, got d_in={d_in}, d_out={d_out}")
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = rng if rng is not None else np.random.default_rng(seed_for(seed))
         bound = 1.0 / np.sqrt(d_in)
         self.W = Tensor(rng.uniform(-bound, bound, (d_in, d_out)).astype(dtype),
                         requires_grad=True)
@@ -89,7 +90,7 @@ class MLP(Module):
             raise ValueError(f"MLP: expected at least [d_in, d_out], got sizes={list(sizes)}")
         if activation not in ("relu", "tanh"):
             raise ValueError(f"MLP: activation must be 'relu' or 'tanh', got {activation!r}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed_for(seed))
         self.activation = activation
         self.layers = [Linear(a, b, rng=rng, dtype=dtype)
                        for a, b in zip(sizes[:-1], sizes[1:], strict=True)]

@@ -19,6 +19,8 @@ import numbers
 import random
 from collections.abc import Callable, Iterable
 
+from aibook.device import seed_for
+
 Number = int | float
 
 
@@ -213,7 +215,7 @@ class ScalarMLP:
         self.sizes = list(sizes)
         if len(self.sizes) < 2 or any(n < 1 for n in self.sizes):
             raise ValueError(f"ScalarMLP: expected >= 2 positive layer sizes, got {self.sizes}")
-        rng = random.Random(seed)
+        rng = random.Random(seed_for(seed))
         self.layers = []
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
             bound = 1.0 / math.sqrt(n_in)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from aibook.device import seed_for
 from aibook.finetune.params import warmup_schedule
 from aibook.minilm import mean_pool
 
@@ -141,7 +142,7 @@ def fine_tune(model: SentenceClassifier, tokenizer, texts: list[str], labels: to
         raise ValueError("fine_tune: no parameter requires grad")
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_schedule(opt, cfg.warmup, cfg.steps)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed_for(seed))
     dev = next(model.parameters()).device
     losses = []
     model.train()
@@ -189,4 +190,5 @@ def _fit_cv(cls, X, y, seed: int):
     """Logistic regression with C in {0.1, ..., 30} picked by 5-fold CV on (X, y) only."""
     with warnings.catch_warnings():  # scikit-learn 1.9 announces a change of attributes
         warnings.simplefilter("ignore", FutureWarning)
-        return cls(Cs=[0.1, 0.3, 1, 3, 10, 30], cv=5, max_iter=2000, random_state=seed).fit(X, y)
+        return cls(Cs=[0.1, 0.3, 1, 3, 10, 30], cv=5, max_iter=2000,
+                   random_state=seed_for(seed)).fit(X, y)

@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aibook.data import Split, digits
+from aibook.device import seed_for
 from aibook.finetune.lora import add_lora
 from aibook.finetune.params import freeze
 
@@ -111,7 +112,7 @@ def digit_tasks(seed: int = 0) -> tuple[Split, Split]:
 def k_shot(X: torch.Tensor, y: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """k examples of every class, drawn without replacement by `seed`. -> (X_k, y_k), len C*k."""
     classes = torch.unique(y)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed_for(seed))
     idx = []
     for c in classes:
         rows = torch.nonzero(y == c).flatten()
@@ -151,7 +152,7 @@ def pretrain(source: Split, cfg: TransferConfig | None = None, seed: int = 0) ->
     X, y = source.X_train, source.y_train
     if cfg.orient:
         X, y = orientations(X, y)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed_for(seed))
     model = SmallCNN(int(y.max()) + 1, cfg.width, cfg.dim)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.pretrain_lr)
     batches = Augmented(loader(X, y, 64, seed=seed), seed=seed, max_shift=cfg.max_shift,
@@ -168,7 +169,7 @@ def adapt(pretrained: SmallCNN, method: str, X: torch.Tensor, y: torch.Tensor,
     cfg = cfg or TransferConfig()
     if method not in METHODS:
         raise ValueError(f"adapt: method must be one of {METHODS}, got {method!r}")
-    torch.manual_seed(seed)
+    torch.manual_seed(seed_for(seed))
     n_classes = int(y.max()) + 1
     if method == "scratch":
         model = SmallCNN(n_classes, cfg.width, pretrained.head.in_features)

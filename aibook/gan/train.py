@@ -19,6 +19,7 @@ import torch
 from torch.func import functional_call, stack_module_state
 from tqdm.auto import tqdm
 
+from aibook.device import seed_for
 from aibook.gan.losses import discriminator_loss, generator_loss
 from aibook.gan.models import (
     DigitsDiscriminator,
@@ -87,7 +88,7 @@ class GANRun:
                              "(train with RingGANConfig(ema=...) > 0)")
         G = self.G_ema if ema else self.G
         G.eval()
-        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed_for(seed)))
         return G(z.to(_device_of(G))).cpu()
 
 
@@ -159,7 +160,7 @@ def train_ring_gans(cfg: RingGANConfig | None = None, seeds: Sequence[int] = (0,
         raise ValueError(f"train_ring_gans: ema must lie in [0, 1), got {cfg.ema}")
     Gs, Ds = [], []
     for seed in seeds:
-        torch.manual_seed(seed)
+        torch.manual_seed(seed_for(seed))
         Gs.append(MLPGenerator(cfg.z_dim, 2, cfg.hidden, cfg.depth).to(device))
         Ds.append(MLPDiscriminator(2, cfg.hidden, cfg.depth, pack=cfg.pack,
                                    minibatch_std=cfg.minibatch_std).to(device))
@@ -170,8 +171,8 @@ def train_ring_gans(cfg: RingGANConfig | None = None, seeds: Sequence[int] = (0,
     opt_D = torch.optim.Adam(D_params.values(), lr=cfg.lr, betas=cfg.betas)
     schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, cfg.lr / 100)
                   for opt in (opt_G, opt_D) if cfg.cosine]
-    data_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
-    noise_rngs = [torch.Generator().manual_seed(20_000 + s) for s in seeds]
+    data_rngs = [torch.Generator().manual_seed(seed_for(10_000 + s)) for s in seeds]
+    noise_rngs = [torch.Generator().manual_seed(seed_for(20_000 + s)) for s in seeds]
     n = cfg.batch_size * cfg.pack  # samples per step and per run
     z_show = torch.stack([torch.randn(cfg.n_snapshot, cfg.z_dim, generator=r)
                           for r in noise_rngs]).to(device)  # (E, n_snapshot, z_dim)
@@ -246,12 +247,12 @@ def train_digits_gan(X: torch.Tensor, cfg: DigitsGANConfig | None = None, seed: 
     if X.min() < 0 or X.max() > 1:
         raise ValueError(f"train_digits_gan: pixels must lie in [0, 1], got "
                          f"[{X.min().item():.3g}, {X.max().item():.3g}]")
-    torch.manual_seed(seed)
+    torch.manual_seed(seed_for(seed))
     G = DigitsGenerator(cfg.z_dim, cfg.width).to(device)
     D = DigitsDiscriminator(cfg.width).to(device)
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
-    rng = torch.Generator().manual_seed(30_000 + seed)
+    rng = torch.Generator().manual_seed(seed_for(30_000 + seed))
     X = X.to(device)
     run = GANRun(G, D)
     for _ in tqdm(range(cfg.steps), desc="digits DCGAN", disable=not progress):

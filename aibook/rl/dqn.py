@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from aibook.device import seed_for
+
 
 @dataclass
 class DQNConfig:
@@ -60,7 +62,7 @@ class ReplayBuffer:
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
         self.pos, self.size = 0, 0  # next slot to write, number of transitions held
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed_for(seed))
 
     def __len__(self) -> int:
         return self.size
@@ -163,8 +165,9 @@ def _train(cfg: DQNConfig, env: gym.Env | None) -> tuple[QNetwork, dict]:
         from aibook.rl.envs import make
 
         env = make(cfg.env_id)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    run_seed = seed_for(cfg.seed)
+    torch.manual_seed(run_seed)
+    rng = np.random.default_rng(run_seed)
     obs_dim, n_actions = env.observation_space.shape[0], env.action_space.n
     q_network = QNetwork(obs_dim, n_actions, cfg.hidden)
     target_network = copy.deepcopy(q_network)
@@ -172,7 +175,7 @@ def _train(cfg: DQNConfig, env: gym.Env | None) -> tuple[QNetwork, dict]:
     rb = ReplayBuffer(cfg.buffer_size, obs_dim, seed=cfg.seed)
     history: dict = {"episode_returns": [], "episode_ends": [], "losses": [], "env_steps": 0}
 
-    obs, _ = env.reset(seed=cfg.seed)
+    obs, _ = env.reset(seed=run_seed)
     episode_return = 0.0
     for global_step in tqdm(range(cfg.total_timesteps), desc="DQN", disable=not cfg.progress,
                             mininterval=1.0):
@@ -222,7 +225,7 @@ def evaluate(q_network: nn.Module, env_id: str = "CartPole-v1", episodes: int = 
     env = make(env_id)
     returns = np.zeros(episodes)
     for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
+        obs, _ = env.reset(seed=seed_for(seed + i))
         done = False
         while not done:
             with torch.no_grad():

@@ -17,6 +17,8 @@ from functools import cache
 
 import numpy as np
 
+from aibook.device import seed_for
+
 Board = tuple[int, ...]
 EMPTY: Board = (0,) * 9
 LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
@@ -78,7 +80,7 @@ def minimax_player(board: Board) -> int:
 
 
 def random_player(seed: int = 0) -> Callable[[Board], int]:
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_for(seed))
     return lambda board: int(rng.choice(legal_moves(board)))
 
 
@@ -109,7 +111,7 @@ def mcts_search(board: Board, cfg: MCTSConfig | None = None,
                 rng: np.random.Generator | None = None) -> Node:
     """Run cfg.iterations rounds of select / expand / simulate / backpropagate. -> the root."""
     cfg = cfg or MCTSConfig()
-    rng = rng or np.random.default_rng(cfg.seed)
+    rng = rng or np.random.default_rng(seed_for(cfg.seed))
     if winner(board) is not None:
         raise ValueError("mcts_search: the game is already over")
     root = Node(board, untried=legal_moves(board))
@@ -144,7 +146,7 @@ def mcts_search(board: Board, cfg: MCTSConfig | None = None,
 def mcts_player(cfg: MCTSConfig | None = None) -> Callable[[Board], int]:
     """A player that searches cfg.iterations simulations and plays the most visited move."""
     cfg = cfg or MCTSConfig()
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(seed_for(cfg.seed))
 
     def move(board: Board) -> int:
         root = mcts_search(board, cfg, rng)

@@ -18,6 +18,8 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from aibook.device import seed_for
+
 
 @dataclass
 class TabularConfig:
@@ -81,14 +83,15 @@ def train(env: gym.Env, cfg: TabularConfig | None = None, Q: np.ndarray | None =
         raise ValueError(f"train: expected algo 'q_learning' or 'sarsa', got {cfg.algo!r}")
     S, A = env.observation_space.n, env.action_space.n
     Q = np.zeros((S, A)) if Q is None else Q
-    rng = np.random.default_rng(cfg.seed)
-    env.action_space.seed(cfg.seed)
+    run_seed = seed_for(cfg.seed)
+    rng = np.random.default_rng(run_seed)
+    env.action_space.seed(run_seed)
     returns = np.zeros(cfg.episodes)
     eps_end = cfg.epsilon if cfg.epsilon_end is None else cfg.epsilon_end
     bar = tqdm(range(cfg.episodes), desc=cfg.algo, disable=not cfg.progress, leave=False)
     for episode in bar:
         epsilon = cfg.epsilon + (eps_end - cfg.epsilon) * episode / max(cfg.episodes - 1, 1)
-        s, _ = env.reset(seed=cfg.seed if episode == 0 else None)
+        s, _ = env.reset(seed=run_seed if episode == 0 else None)
         a = epsilon_greedy(Q[s], epsilon, rng)
         done = False
         while not done:
@@ -118,7 +121,7 @@ def evaluate(env: gym.Env, pi: np.ndarray, episodes: int, seed: int = 0,
     """
     returns = np.zeros(episodes)
     for i in range(episodes):
-        s, _ = env.reset(seed=seed if i == 0 else None)
+        s, _ = env.reset(seed=seed_for(seed) if i == 0 else None)
         for _ in range(max_steps):
             s, r, terminated, truncated, _ = env.step(int(pi[s]))
             returns[i] += r
@@ -130,7 +133,7 @@ def evaluate(env: gym.Env, pi: np.ndarray, episodes: int, seed: int = 0,
 def greedy_path(env: gym.Env, pi: np.ndarray, seed: int = 0, max_steps: int = 1_000
                 ) -> tuple[list[int], float]:
     """States visited by one episode of pi (start state included) and its return."""
-    s, _ = env.reset(seed=seed)
+    s, _ = env.reset(seed=seed_for(seed))
     path, G = [s], 0.0
     for _ in range(max_steps):
         s, r, terminated, truncated, _ = env.step(int(pi[s]))
