@@ -179,7 +179,11 @@ class ScratchConvNet:
     """conv(1 -> F, 3x3, pad 1) -> ReLU -> max-pool 2 -> linear -> 10 logits, all numpy.
 
     x (N, 1, H, W) -> logits (N, K). `loss_and_grads` runs forward and the explicit
-    backward; `sgd_step` applies plain SGD with momentum. Weights use He initialisation.
+    backward; `sgd_step` applies plain SGD with momentum.
+
+    Initialisation: W1 (F, 1, 3, 3) is drawn with variance 2 / fan_in = 2 / 9 (He et al.),
+    because a ReLU follows it and zeroes half of its outputs; W2 (F * (H/2) * (W/2), K)
+    with variance 1 / fan_in (LeCun), because the logits pass through no ReLU. Biases are 0.
     """
 
     def __init__(self, n_filters: int = 8, image_size: int = 8, n_classes: int = 10,

@@ -9,7 +9,9 @@ fresh seeds, and every assert in it must still hold.
 from __future__ import annotations
 
 import os
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,3 +92,22 @@ def seed_everything(base: int = 0, deterministic: bool = True) -> torch.Generato
         # cuBLAS needs this for deterministic matmuls on CUDA >= 10.2.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return torch.Generator().manual_seed(actual)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str | int]:
+    """Where the numbers were measured: CPU model, cores, torch threads and device."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count() or 0,
+            "torch_threads": torch.get_num_threads(), "device": str(device()),
+            "torch": torch.__version__,
+            "python": platform.python_version()}

@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from aibook.results import machine  # noqa: F401  (re-exported: the machine record)
+from aibook.device import machine  # noqa: F401  (re-exported: the machine record)
 
 
 def time_once(fn: Callable[[], object]) -> float:

@@ -57,3 +57,30 @@ def test_seed_everything_returns_a_seeded_generator():
 def test_seed_everything_rejects_bad_seeds(bad):
     with pytest.raises(ValueError, match="expected a non-negative int"):
         aibook.seed_everything(bad)
+
+
+def test_seed_offset_shifts_every_seeded_helper(monkeypatch):
+    from aibook.device import seed_for, seed_offset
+
+    monkeypatch.delenv("AIBOOK_SEED_OFFSET", raising=False)
+    assert seed_offset() == 0 and seed_for(3) == 3
+    base = (aibook.seed_everything(0), aibook.digits(seed=0).y_test, aibook.moons(seed=0).X_test)
+    monkeypatch.setenv("AIBOOK_SEED_OFFSET", "17")
+    assert seed_offset() == 17 and seed_for(3) == 20
+    # seed_everything(0) at offset 17 is seed_everything(17) at offset 0
+    g = aibook.seed_everything(0)
+    draw = torch.rand(3, generator=g)
+    monkeypatch.setenv("AIBOOK_SEED_OFFSET", "0")
+    assert torch.equal(draw, torch.rand(3, generator=aibook.seed_everything(17)))
+    assert not torch.equal(draw, torch.rand(3, generator=base[0]))
+    monkeypatch.setenv("AIBOOK_SEED_OFFSET", "17")
+    assert not torch.equal(aibook.digits(seed=0).y_test, base[1])  # another split
+    assert not torch.equal(aibook.moons(seed=0).X_test, base[2])  # other points
+
+
+@pytest.mark.parametrize("bad", ["-1", "x", "1.5"])
+def test_bad_seed_offset_says_what_was_expected(monkeypatch, bad):
+    monkeypatch.setenv("AIBOOK_SEED_OFFSET", bad)
+    with pytest.raises(ValueError, match=f"AIBOOK_SEED_OFFSET: expected a non-negative integer, "
+                                         f"got '{bad}'"):
+        aibook.seed_everything(0)

@@ -41,8 +41,10 @@ class DQNConfig:
     end_e: float = 0.05  # ... reached after exploration_fraction * total_timesteps steps
     exploration_fraction: float = 0.05
     max_grad_norm: float = 10.0
-    stop_return: float | None = 475.0  # stop early once the last stop_window training episodes
-    stop_window: int = 10  # ... average at least this (None: always run total_timesteps)
+    stop_return: float | None = 475.0  # stop once the greedy policy averages this (None: never)
+    eval_frequency: int = 1_000  # ... checked every this many env steps (after learning_starts)
+    eval_episodes: int = 5  # ... on this many greedy episodes,
+    eval_seed: int = 20_000  # ... seeded from here: distinct from training and from evaluate()
     torch_threads: int | None = 1  # a batch of 128 is too small to share between threads
     progress: bool = True
 
@@ -173,7 +175,8 @@ def _train(cfg: DQNConfig, env: gym.Env | None) -> tuple[QNetwork, dict]:
     target_network = copy.deepcopy(q_network)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=cfg.learning_rate)
     rb = ReplayBuffer(cfg.buffer_size, obs_dim, seed=cfg.seed)
-    history: dict = {"episode_returns": [], "episode_ends": [], "losses": [], "env_steps": 0}
+    history: dict = {"episode_returns": [], "episode_ends": [], "losses": [], "checks": [],
+                     "env_steps": 0}
 
     obs, _ = env.reset(seed=run_seed)
     episode_return = 0.0
@@ -196,10 +199,6 @@ def _train(cfg: DQNConfig, env: gym.Env | None) -> tuple[QNetwork, dict]:
             history["episode_ends"].append(global_step + 1)
             obs, _ = env.reset()
             episode_return = 0.0
-            recent = history["episode_returns"][-cfg.stop_window:]
-            if (cfg.stop_return is not None and len(recent) == cfg.stop_window
-                    and np.mean(recent) >= cfg.stop_return):
-                break  # solved: like SB3's StopTrainingOnRewardThreshold callback
 
         if global_step >= cfg.learning_starts:
             if global_step % cfg.train_frequency == 0:
@@ -211,26 +210,36 @@ def _train(cfg: DQNConfig, env: gym.Env | None) -> tuple[QNetwork, dict]:
                 history["losses"].append(loss.item())
             if global_step % cfg.target_network_frequency == 0:
                 target_network.load_state_dict(q_network.state_dict())
+            if cfg.stop_return is not None and (global_step + 1) % cfg.eval_frequency == 0:
+                # Solved? Like SB3's EvalCallback with StopTrainingOnRewardThreshold: play the
+                # greedy policy on separate check episodes, never on the test episodes.
+                check = evaluate(q_network, cfg.env_id, cfg.eval_episodes, cfg.eval_seed)
+                history["checks"].append((global_step + 1, float(check.mean())))
+                if check.mean() >= cfg.stop_return:
+                    break
     return q_network, history
 
 
 @torch_threads(1)
 def evaluate(q_network: nn.Module, env_id: str = "CartPole-v1", episodes: int = 20,
              seed: int = 10_000) -> np.ndarray:
-    """Greedy returns of `episodes` episodes, seeds seed, seed+1, ... -> (episodes,).
+    """Greedy returns of `episodes` episodes played side by side -> (episodes,).
 
-    The default seeds (10000 on) are never used in training, so this is a fresh test."""
-    from aibook.rl.envs import make
-
-    env = make(env_id)
+    The episodes run in one vectorised env (gymnasium's `make_vec`), so each step is one
+    batched forward pass. The default seed (10000) is never used in training nor in the
+    stopping checks (DQNConfig.eval_seed), so this is a fresh test.
+    """
+    if episodes < 1:
+        raise ValueError(f"evaluate: expected episodes >= 1, got {episodes}")
+    envs = gym.make_vec(env_id, num_envs=episodes)
+    obs, _ = envs.reset(seed=seed_for(seed))
     returns = np.zeros(episodes)
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed_for(seed + i))
-        done = False
-        while not done:
-            with torch.no_grad():
-                action = int(q_network(torch.as_tensor(obs).unsqueeze(0)).argmax())
-            obs, reward, terminated, truncated, _ = env.step(action)
-            returns[i] += reward
-            done = terminated or truncated
+    running = np.ones(episodes, dtype=bool)  # an env is done after its first episode
+    while running.any():
+        with torch.no_grad():
+            actions = q_network(torch.as_tensor(obs, dtype=torch.float32)).argmax(dim=1)
+        obs, reward, terminated, truncated, _ = envs.step(actions.numpy())
+        returns += reward * running
+        running &= ~(terminated | truncated)
+    envs.close()
     return returns

@@ -2,8 +2,8 @@
 
 - The landing page (`book/intro`) gets a gallery: one figure from each executed chapter and
   the time the chapter took to execute in this build.
-- The Results page (`book/results`) gets tables generated from the records that the chapter
-  notebooks write with `aibook.results.record` while the build executes them, plus
+- The Results page (`book/results`) pastes the chapters' numbers with myst-nb's glue
+  (written in the page itself); this extension adds the benchmark table generated from
   `benchmarks/results.json` (committed; `make bench` writes it). Nothing on it is typed
   by hand.
 - All BibTeX files (`book/references.bib`, the main one, and `book/references/*.bib`, one per
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 INTRO, RESULTS = "book/intro", "book/results"
 GALLERY_MARKER = "<!-- aibook:chapter-gallery -->"
-RESULTS_MARKER = "<!-- aibook:results-tables -->"
+BENCHMARKS_MARKER = "<!-- aibook:benchmarks -->"
 COVER_TAG = "tag_aibook-cover"  # a chapter may tag the cell whose figure should be its cover
 CHAPTER_RE = re.compile(r"^chapters/(\d\d)_\w+$")
 BIB_KEY_RE = re.compile(r"@\s*(\w+)\s*\{\s*([^,\s]+)\s*,")
@@ -86,18 +87,22 @@ def merge_bibfiles(app: Sphinx, config) -> None:
     app.env_bib_keys = keys  # type: ignore[attr-defined]
 
 
-# --- reading order and records -------------------------------------------------------------------
+# --- execution: a cache for authors, everything for CI --------------------------------------
 
-def set_results_dir(app: Sphinx, config) -> None:
-    """Executed notebooks inherit this environment, so their records land in _build/results."""
-    os.environ.setdefault("AIBOOK_RESULTS_DIR", str(Path(app.outdir).parent / "results"))
-    # Every chapter runs again ("force"): drop the last build's records, so a record that a
-    # chapter no longer makes (renamed or removed) does not linger on the Results page.
-    folder = Path(os.environ["AIBOOK_RESULTS_DIR"])
-    if getattr(config, "nb_execution_mode", "") == "force" and folder.is_dir():
-        for old in folder.glob("*.json"):
-            old.unlink()
+def choose_execution(app: Sphinx, config) -> None:
+    """config-inited: authors rebuild from jupyter-cache (only an edited chapter re-executes);
+    CI (CI=true) and AIBOOK_EXECUTE=force execute every chapter. The seed offset is part of
+    the cache's path, so a build at another AIBOOK_SEED_OFFSET never reuses outputs of this one."""
+    app.aibook_started = time.time()  # type: ignore[attr-defined]
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"} \
+            or os.environ.get("AIBOOK_EXECUTE") == "force":
+        config.nb_execution_mode = "force"
+    offset = os.environ.get("AIBOOK_SEED_OFFSET", "").strip() or "0"
+    cache = Path(app.outdir).parent / f".jupyter_cache-offset-{offset}"
+    config.nb_execution_cache_path = str(cache)
 
+
+# --- reading order -------------------------------------------------------------------------------
 
 def read_generated_pages_last(app: Sphinx, env, docnames: list[str]) -> None:
     for name in (INTRO, RESULTS):
@@ -162,7 +167,7 @@ def merge_covers(app: Sphinx, env, docnames, other) -> None:
 def machine_summary(m: dict | None = None) -> str:
     """'Intel Xeon … (2 cores), cpu, torch 2.13.0' from a record's machine dict or this host."""
     if m is None:
-        from aibook.results import cpu_model  # the build puts the checkout on PYTHONPATH
+        from aibook.device import cpu_model  # the build puts the checkout on PYTHONPATH
 
         m = {"cpu": cpu_model(), "cores": os.cpu_count() or 0}
     parts = [f"{m.get('cpu', '?')} ({m.get('cores', '?')} cores)"]
@@ -192,8 +197,9 @@ def gallery_markdown(app: Sphinx) -> str:
         cover = _covers(env).get(doc)
         data = _runtime(env, doc)
         if data and data.get("succeeded"):
-            when = "executed" if data.get("method") != "cache" else "cached run"
-            timing = f"{when} in {data['runtime']:.0f} s during this build"
+            fresh = data.get("mtime", 0) >= getattr(app, "aibook_started", 0)
+            timing = f"executed in {data['runtime']:.0f} s " + (
+                "during this build" if fresh else "in an earlier build (from the cache)")
         elif data:
             timing = "failed to execute in this build"
         else:
@@ -222,18 +228,6 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def load_records(folder: Path) -> list[dict]:
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            logger.warning(f"aibook: cannot read results file {path}: {err}")
-            continue
-        out.extend(e for e in data if isinstance(e, dict) and "name" in e)
-    return out
-
-
 def _anchor(record: dict, bib_keys: set[str]) -> str:
     anchor, cite = _cell(record.get("anchor", "") or "—"), record.get("cite", "")
     if cite:
@@ -244,50 +238,9 @@ def _anchor(record: dict, bib_keys: set[str]) -> str:
     return anchor
 
 
-def results_markdown(app: Sphinx) -> str:
-    env, bib_keys = app.env, getattr(app, "env_bib_keys", set())
-    folder = Path(os.environ["AIBOOK_RESULTS_DIR"])
-    records = load_records(folder) if folder.is_dir() else []
-    chapters = set(_chapters(env))
-    lines = []
-    if records:
-        # One short table per chapter; when and where it ran goes in a line above the table,
-        # so the table keeps three readable columns on a narrow page.
-        by_chapter: dict[str, list[dict]] = {}
-        for r in records:
-            by_chapter.setdefault(str(r.get("chapter", "?")), []).append(r)
-        for name in sorted(by_chapter):
-            rows = sorted(by_chapter[name], key=lambda r: str(r.get("name", "")))
-            doc = f"chapters/{name}"
-            lines += [f"### {{doc}}`/{doc}`" if doc in chapters else f"### {_cell(name)}", ""]
-            times = sorted(str(r.get("measured_at", "?")).replace("T", " ")
-                           .replace("+00:00", "")[:16] for r in rows)
-            when = times[0] if times[0] == times[-1] else f"{times[0]} to {times[-1][11:]}"
-            where = "; ".join(sorted({machine_summary(r.get("machine") or {}) for r in rows}))
-            lines += [f"Measured at (UTC) {when}, on {_cell(where)}.", "",
-                      "| Measured | Value | Published anchor |", "| --- | --- | --- |"]
-            for r in rows:
-                value = _fmt(float(r.get("value", float("nan")))) + (
-                    f" {r['unit']}" if r.get("unit") else "")
-                lines.append(f"| {_cell(r['name'])} | **{_cell(value)}** | "
-                             f"{_anchor(r, bib_keys)} |")
-            lines.append("")
-    else:
-        lines.append("```{note}\nNo chapter has recorded a result yet: build the site with "
-                     "`execute_notebooks` on (see {doc}`/book/how-to-use`).\n```\n")
-    missing = sorted(chapters - {f"chapters/{r.get('chapter')}" for r in records})
-    if records and missing:
-        lines.append("Chapters with no recorded number in this build: "
-                     + ", ".join(f"{{doc}}`/{d}`" for d in missing) + ".\n")
-    lines += ["## Benchmarks", ""]
-    lines += benchmark_markdown(Path(app.srcdir) / "benchmarks" / "results.json",
-                                bib_keys)
-    return "\n".join(lines) + "\n"
-
-
 def benchmark_markdown(path: Path, bib_keys: set[str]) -> list[str]:
-    """benchmarks/results.json (`make bench` writes it): a list of records (keys as in
-    aibook.results.record), or
+    """benchmarks/results.json (`make bench` writes it): a list of records (name, value, unit,
+    anchor, cite, measured_at, machine), or
     {"results": [...], "machine": {...}, "measured_at": ...}. Absent: say how to produce it."""
     if not path.exists():
         return ["No benchmark results in this build (`benchmarks/results.json` is absent; "
@@ -333,10 +286,12 @@ def benchmark_markdown(path: Path, bib_keys: set[str]) -> list[str]:
 def inject(app: Sphinx, docname: str, source: list[str]) -> None:
     if docname == INTRO and GALLERY_MARKER in source[0]:
         source[0] = source[0].replace(GALLERY_MARKER, gallery_markdown(app))
-    elif docname == RESULTS and RESULTS_MARKER in source[0]:
+    elif docname == RESULTS and BENCHMARKS_MARKER in source[0]:
+        bib_keys = getattr(app, "env_bib_keys", set())
+        rows = benchmark_markdown(Path(app.srcdir) / "benchmarks" / "results.json", bib_keys)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        body = results_markdown(app) + f"\n*This page was generated on {stamp}.*\n"
-        source[0] = source[0].replace(RESULTS_MARKER, body)
+        body = "\n".join(rows) + f"\n\n*This page was built on {stamp}, on {machine_summary()}.*\n"
+        source[0] = source[0].replace(BENCHMARKS_MARKER, body)
 
 
 def dedupe_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None:
@@ -355,7 +310,7 @@ def dedupe_scripts(app: Sphinx, pagename, templatename, context, doctree) -> Non
 
 
 def setup(app: Sphinx) -> dict:
-    app.connect("config-inited", set_results_dir)
+    app.connect("config-inited", choose_execution)
     app.connect("config-inited", merge_bibfiles)
     app.connect("env-before-read-docs", read_generated_pages_last)
     app.connect("env-get-outdated", always_reread)
