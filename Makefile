@@ -25,9 +25,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: setup
 	bash scripts/build_book.sh
 
-# Every claim must hold at any seed offset: the suite runs the chapters at offset 0, then the
-# chapters under the evidence standard again at an offset derived from the commit (printed, so
-# a failure replays with `make test-seeds OFFSETS=<it>`).
+# Every claim must hold at any seed offset. pytest builds the site, which executes every chapter
+# at offset 0; then nbval executes the chapters under the evidence standard at a second offset
+# derived from the commit (printed, so `make test-seeds OFFSETS=<it>` replays a failure).
 test: setup
 	bash scripts/ensure_chromium.sh
 	$(BIN)/ruff check aibook tests benchmarks scripts

@@ -182,7 +182,9 @@ def build_log() -> str:
             pytest.fail("AIBOOK_SITE_REUSE=1 but _build/html or _build/site-build.log is "
                         "missing: run `bash scripts/build_book.sh` first")
         return LOG.read_text(errors="replace")
-    env = {**os.environ, "PYTHON": sys.executable}
+    # The build is the suite's run of every chapter at this seed offset: execute them all,
+    # never reuse the authors' jupyter-cache (it does not see edits to the aibook package).
+    env = {**os.environ, "PYTHON": sys.executable, "AIBOOK_EXECUTE": "force"}
     # --all: read every page again, so a warning from a page left unchanged since the last
     # build is printed again (an incremental build would stay silent about it).
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "build_book.sh"), "--all"], cwd=ROOT,
