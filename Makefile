@@ -46,7 +46,7 @@ test-seeds: setup
 	done
 
 exercises: setup
-	$(BIN)/python -m aibook exercises build
+	$(BIN)/python -m aibook_course exercises build
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

@@ -1,6 +1,6 @@
 """Regenerate the graded exercises from their masters, reproducibly.
 
-`python -m aibook exercises build [NN_topic ...]` runs `otter assign` on every master
+`python -m aibook_course exercises build [NN_topic ...]` runs `otter assign` on every master
 `exercises/masters/NN_topic.ipynb` (or the named ones) and writes
 
 - `exercises/NN_topic.ipynb`: the student notebook (committed), and
@@ -17,14 +17,14 @@ embedded in the cell itself, written to a temporary folder when the cell runs, s
 `grader.check("q1")` works in Colab, where the kernel cannot read the notebook file and there
 is no `tests/` folder (otter issues #630 and #901).
 
-`python -m aibook exercises check [NN_topic ...]` builds into a temporary folder and grades the
-solution notebook (must score full marks) and the untouched student notebook (must score 0).
+`python -m aibook_course exercises check [NN_topic ...]` builds into a temporary folder and
+grades the solution notebook (must score full marks) and the untouched student notebook (must
+score 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-EXERCISES = ROOT / "exercises"
-MASTERS = EXERCISES / "masters"
+from aibook_course.grading import grade_submission
+from aibook_course.paths import EXERCISES, MASTERS, tool_env
+
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no build timestamp
 EXECUTABLE_IN_ZIP = {"run_autograder", "setup.sh"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -63,17 +63,6 @@ def masters(names: list[str] | None = None) -> list[Path]:
     if missing:
         raise SystemExit(f"no master named {missing}; expected one of {sorted(by_name)}")
     return [by_name[n] for n in names]
-
-
-def tool_env() -> dict[str, str]:
-    """Environment for otter and its kernels: this interpreter first, and `aibook` importable."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("MPLBACKEND", "Agg")
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    env["PYTHONHASHSEED"] = "0"
-    return env
 
 
 def grader_cell_source(name: str, public_tests: dict[str, str]) -> str:
@@ -221,8 +210,6 @@ def build_all(names: list[str] | None = None, out_dir: Path = EXERCISES) -> list
 
 def check(names: list[str] | None = None, timeout: float = 300) -> int:
     """Build into a temporary folder; the solutions must score full marks, the stubs 0."""
-    from aibook.grading import grade_submission
-
     problems = 0
     with tempfile.TemporaryDirectory(prefix="exercises_check_") as tmp:
         for built in build_all(names, Path(tmp)):
@@ -240,8 +227,8 @@ def check(names: list[str] | None = None, timeout: float = 300) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m aibook exercises {build,check} [NN_topic ...]`."""
-    parser = argparse.ArgumentParser(prog="python -m aibook exercises")
+    """`python -m aibook_course exercises {build,check} [NN_topic ...]`."""
+    parser = argparse.ArgumentParser(prog="python -m aibook_course exercises")
     parser.add_argument("action", choices=["build", "check"])
     parser.add_argument("names", nargs="*", help="master stems such as 01_backprop (default: all)")
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
 """Grade a folder of submissions into a gradebook CSV with `otter run`, one at a time, safely.
 
-    python -m aibook grade SUBMISSIONS --autograder 01_backprop --out gradebook.csv --timeout 120
+    python -m aibook_course grade SUBMISSIONS --autograder 01_backprop --out gradebook.csv \
+        --timeout 120
 
 Each submission (a notebook, or the zip `grader.export()` makes) is graded by `otter run` in
 its own subprocess and temporary folder, with a wall-clock timeout. When it times out, the
@@ -15,6 +16,7 @@ Docker mode, `otter grade` (see book/instructors.md).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import re
@@ -29,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from aibook_course.paths import AUTOGRADERS, tool_env
 
 SUBMISSION_SUFFIXES = {".ipynb", ".zip"}
 REASON_CHARS = 400  # per question, in the reason column
@@ -175,8 +179,6 @@ def grade_submission(path: Path | str, autograder: Path | str, timeout: float = 
         log = work / "otter.log"
         cmd = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(autograder.resolve()),
                "-o", str(work / "out"), str(safe)]
-        from aibook.exercises import tool_env
-
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, cwd=work, env=tool_env(), stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -240,19 +242,16 @@ def resolve_autograder(spec: str) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"no autograder zip at {path}")
         return path
-    from aibook.exercises import EXERCISES
-
-    path = EXERCISES / "autograder" / f"{spec}-autograder.zip"
+    path = AUTOGRADERS / f"{spec}-autograder.zip"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `python -m aibook exercises build {spec}`")
+        raise FileNotFoundError(f"{path} is missing: run "
+                                f"`python -m aibook_course exercises build {spec}`")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m aibook grade SUBMISSIONS --autograder NN_topic --out gradebook.csv`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m aibook grade")
+    """`python -m aibook_course grade SUBMISSIONS --autograder NN_topic --out gradebook.csv`."""
+    parser = argparse.ArgumentParser(prog="python -m aibook_course grade")
     parser.add_argument("submissions", help="folder of .ipynb / .zip submissions")
     parser.add_argument("--autograder", "-a", required=True,
                         help="otter autograder zip, or a chapter name such as 01_backprop")

@@ -1,4 +1,4 @@
-"""`python -m aibook progress [folder]`: your exercises, question by question, pass or fail.
+"""`python -m aibook_course progress [folder]`: your exercises, question by question, pass or fail.
 
 It runs each exercise notebook in `folder` (default: `exercises/`) from top to bottom in a
 fresh kernel, exactly as you saved it, then runs every question's *public* tests (the ones
@@ -17,18 +17,26 @@ from pathlib import Path
 
 import nbformat
 
+from aibook_course.paths import EXERCISES, tool_env
+
 MARKER = "AIBOOK_PROGRESS="
-REPORT_CELL = f"""\
-import json as _json
-_progress = {{}}
-for _q in sorted(PUBLIC_TESTS, key=lambda s: [int(t) if t.isdigit() else t
-                                             for t in __import__('re').split(r'(\\d+)', s)]):
-    try:
-        _progress[_q] = bool(grader.check(_q).passed_all)
-    except Exception:
-        _progress[_q] = False
-print({MARKER!r} + _json.dumps(_progress))
-"""
+# The cell appended to the student's notebook: it calls `report` below in the student's kernel,
+# which imports this package through tool_env()'s PYTHONPATH.
+REPORT_CELL = "from aibook_course.progress import report\nreport(grader, PUBLIC_TESTS)"
+
+
+def report(grader, public_tests: dict) -> None:
+    """In the student's kernel: print MARKER and {question: passes its public tests}."""
+    def natural(s: str) -> list:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+    passed = {}
+    for q in sorted(public_tests, key=natural):
+        try:
+            passed[q] = bool(grader.check(q).passed_all)
+        except Exception:  # a student's broken answer is a fail, not a crash of the report
+            passed[q] = False
+    print(MARKER + json.dumps(passed))
 
 
 @dataclass
@@ -51,8 +59,6 @@ def _public_questions(nb: nbformat.NotebookNode) -> list[str]:
 def check_notebook(path: Path, timeout: float = 600) -> ChapterProgress:
     """Run one exercise notebook in a temporary copy of its folder and its public tests."""
     from nbclient import NotebookClient
-
-    from aibook.exercises import tool_env
 
     nb = nbformat.read(path, as_version=4)
     questions = _public_questions(nb)
@@ -87,8 +93,6 @@ def check_notebook(path: Path, timeout: float = 600) -> ChapterProgress:
 
 def progress(folder: Path | str | None = None) -> list[ChapterProgress]:
     """Check every `NN_topic.ipynb` exercise notebook in `folder` (default: exercises/)."""
-    from aibook.exercises import EXERCISES
-
     folder = Path(folder) if folder else EXERCISES
     if not folder.is_dir():
         raise NotADirectoryError(f"expected a folder of exercise notebooks, got {folder}")

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aibook import exercises, grading
+from aibook_course import exercises, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 # AIBOOK_EXERCISES=02_cnn,03_rl limits the run to those masters (authors checking theirs).
@@ -318,10 +318,10 @@ def test_gradebook_csv_has_one_row_per_submission_and_one_column_per_question(ba
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_student_notebook_matches_a_fresh_build_of_its_master(built, name):
     committed = ROOT / "exercises" / f"{name}.ipynb"
-    assert committed.exists(), f"run `python -m aibook exercises build {name}` and commit it"
+    assert committed.exists(), f"run `python -m aibook_course exercises build {name}` and commit it"
     assert built[name].student.read_bytes() == committed.read_bytes(), (
         f"exercises/{name}.ipynb drifted from its master: "
-        f"run `python -m aibook exercises build {name}`")
+        f"run `python -m aibook_course exercises build {name}`")
 
 
 def _site_files(pattern: str) -> list[Path]:
@@ -465,7 +465,7 @@ def test_grading_rejects_what_is_not_a_notebook_with_a_reason(tmp_path):
 
 @pytest.mark.slow
 def test_progress_runs_the_notebooks_and_reports_a_percentage(built, tmp_path):
-    from aibook import progress
+    from aibook_course import progress
 
     name = NAMES[0]
     shutil.copy(built[name].solution, tmp_path / f"{name}.ipynb")
@@ -479,10 +479,14 @@ def test_progress_runs_the_notebooks_and_reports_a_percentage(built, tmp_path):
 
 
 def test_command_line_dispatches_exercise_subcommands(capsys):
-    from aibook.__main__ import main
+    from aibook.__main__ import main as library_main
+    from aibook_course.__main__ import main
 
     for command in ("grade", "exercises"):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0
     assert "--autograder" in capsys.readouterr().out
+    # the library's command line says where the course tooling went
+    assert library_main(["grade", "submissions/"]) == 2
+    assert "python -m aibook_course grade submissions/" in capsys.readouterr().err

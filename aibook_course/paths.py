@@ -1,0 +1,26 @@
+"""The repository's paths, resolved in one place, and the environment the tools run in."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+EXERCISES = ROOT / "exercises"
+MASTERS = EXERCISES / "masters"
+AUTOGRADERS = EXERCISES / "autograder"
+BOOK = ROOT / "book"
+TOC = ROOT / "_toc.yml"
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for otter and its kernels: this interpreter first, and `aibook` importable."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env["PYTHONHASHSEED"] = "0"
+    return env
