@@ -100,6 +100,8 @@ def fit(
             total_loss += loss.item() * len(y)
             total_metric += metric(out.detach(), y) * len(y)
             n += len(y)
+        if n == 0:
+            raise ValueError("fit: got no training batches (an empty loader?)")
         if scheduler is not None:
             scheduler.step()
         history.loss.append(total_loss / n)
