@@ -1,8 +1,12 @@
 """The scalar engine `aibook.autograd.Value` against torch.autograd (float64).
 
-Tolerance: values and gradients agree with torch to 1e-6 (relative and absolute);
-both compute in float64, so real differences are ~1e-15 and a wrong derivative
-is off by O(1).
+Tolerance, from the arithmetic: both engines compute in float64, where one operation
+rounds to a relative u = 2**-53 ~ 1.1e-16. The expressions below take at most ~20
+operations on inputs |x| <= 3, and their values and gradients stay below ~5e3 (the
+largest is d/dx of 0.1 exp(x^2) at x = 3), so rounding differences stay below
+20 * u * 5e3 ~ 1e-11 absolute, and ~20 u ~ 2e-15 relative. TOL = 1e-9 (relative or
+absolute, whichever is larger) leaves a factor of 100 on top of that, and a wrong
+derivative is off by O(1).
 """
 
 import math
@@ -16,7 +20,7 @@ from hypothesis import strategies as st
 
 from aibook.autograd import ScalarMLP, Value, draw_graph, gradcheck
 
-TOL = 1e-6
+TOL = 1e-9
 reals = st.floats(-3, 3, allow_nan=False)
 positive = st.floats(0.1, 3)
 away_from_zero = st.one_of(st.floats(-3, -0.1), st.floats(0.1, 3))
@@ -134,6 +138,10 @@ def test_deep_chain_does_not_hit_recursion_limit():
 def test_gradcheck_agrees_with_backward(a, b):
     result = gradcheck(lambda a, b: (a * b).tanh() * a.log() + b.sigmoid(), [Value(a), Value(b)])
     assert result.passed, result
+    # central differences with h = 1e-6: truncation h^2 |f^(3)| / 6 <= 1e-12 * 2000 / 6 ~ 3e-10
+    # (the third derivative of log a is 2 / a^3 <= 2000 for a >= 0.1) plus rounding
+    # u |f| / h ~ 1e-16 * 4 / 1e-6 ~ 4e-10; 1e-6 leaves a factor of 1000, and a wrong
+    # derivative is off by O(1)
     assert result.max_abs_error < 1e-6
 
 
