@@ -41,6 +41,10 @@ warnings.filterwarnings("ignore", message=".*quantized tensor creation functions
 SETTINGS = settings(max_examples=30, deadline=None)
 shapes = st.tuples(st.integers(1, 6), st.integers(1, 40))
 bit_widths = st.integers(2, 16)
+seeds = st.integers(0, 2**31 - 1)  # hypothesis draws the seed, so a failure replays
+
+EPS32 = torch.finfo(torch.float32).eps  # 1.19e-7: a float32 rounding errs by at most EPS32 / 2
+EPS64 = torch.finfo(torch.float64).eps  # 2.2e-16
 
 
 def _x(shape, seed, spread=3.0):
@@ -50,7 +54,7 @@ def _x(shape, seed, spread=3.0):
 
 # ---------------------------------------------------------------- quantization, from scratch
 @SETTINGS
-@given(shape=shapes, seed=st.integers(0, 10_000), bits=bit_widths, symmetric=st.booleans(),
+@given(shape=shapes, seed=seeds, bits=bit_widths, symmetric=st.booleans(),
        per_channel=st.booleans())
 def test_round_trip_error_is_at_most_half_a_scale(shape, seed, bits, symmetric, per_channel):
     x = _x(shape, seed)
@@ -59,13 +63,18 @@ def test_round_trip_error_is_at_most_half_a_scale(shape, seed, bits, symmetric, 
     q_min, q_max = qrange(bits, signed=symmetric)
     assert qt.q.min() >= q_min and qt.q.max() <= q_max
     scale = qt.scale.reshape(-1, 1) if per_channel else qt.scale
-    # The range covers x, so nothing clips: |x - x_hat| <= scale / 2 (+ float32 rounding).
+    # The range covers x, so nothing clips: |x - x_hat| <= scale / 2, plus float32 rounding.
+    # That rounding, with R = 2 max|x| (>= the range of each slice): x / scale is off by
+    # <= 3 roundings of |x| (1/scale, the product, + zero_point), the range and the scale by
+    # <= 2 of R (so the top level may round one past q_max and clip), x_hat = (q - z) scale by
+    # one of |x| + scale, the difference by one more: < 8 x (EPS32 / 2) x (R + scale).
+    R = 2 * (x.abs().amax(dim=1, keepdim=True) if per_channel else x.abs().max())
     err = (x - qt.dequantize()).abs()
-    assert (err <= scale / 2 * (1 + 1e-4) + 1e-6).all()
+    assert (err <= scale / 2 + 4 * EPS32 * (R + scale)).all()
 
 
 @SETTINGS
-@given(shape=shapes, seed=st.integers(0, 10_000), symmetric=st.booleans())
+@given(shape=shapes, seed=seeds, symmetric=st.booleans())
 def test_integers_equal_torch_quantize_per_tensor(shape, seed, symmetric):
     x = _x(shape, seed)
     scale, zero_point = qparams(x, 8, symmetric=symmetric)
@@ -76,8 +85,7 @@ def test_integers_equal_torch_quantize_per_tensor(shape, seed, symmetric):
 
 
 @SETTINGS
-@given(shape=shapes, seed=st.integers(0, 10_000), symmetric=st.booleans(),
-       axis=st.sampled_from([0, 1]))
+@given(shape=shapes, seed=seeds, symmetric=st.booleans(), axis=st.sampled_from([0, 1]))
 def test_integers_equal_torch_quantize_per_channel(shape, seed, symmetric, axis):
     x = _x(shape, seed)
     scale, zero_point = qparams(x, 8, symmetric=symmetric, axis=axis)
@@ -88,7 +96,7 @@ def test_integers_equal_torch_quantize_per_channel(shape, seed, symmetric, axis)
 
 
 @SETTINGS
-@given(shape=shapes, seed=st.integers(0, 10_000), bits=bit_widths, symmetric=st.booleans())
+@given(shape=shapes, seed=seeds, bits=bit_widths, symmetric=st.booleans())
 def test_qparams_match_torch_minmax_observers(shape, seed, bits, symmetric):
     x = _x(shape, seed)
     q_min, q_max = qrange(bits, signed=symmetric)
@@ -99,14 +107,16 @@ def test_qparams_match_torch_minmax_observers(shape, seed, bits, symmetric):
     obs(x)
     scale, zero_point = obs.calculate_qparams()
     ours = qparams(x, bits, symmetric=symmetric)
-    torch.testing.assert_close(ours[0], scale.reshape(()), rtol=1e-6, atol=0)  # float32 ulps
+    # Both compute (max - min) / (q_max - q_min) in float32, two roundings of EPS32 / 2 each
+    # (they agree bit for bit today; a reordering could cost at most 2 EPS32 relative).
+    torch.testing.assert_close(ours[0], scale.reshape(()), rtol=2 * EPS32, atol=0)
     assert int(ours[1]) == int(zero_point)
     pc = PerChannelMinMaxObserver(ch_axis=0, **{**kw, "qscheme": torch.per_channel_symmetric
                                                if symmetric else torch.per_channel_affine})
     pc(x)
     scale, zero_point = pc.calculate_qparams()
     ours = qparams(x, bits, symmetric=symmetric, axis=0)
-    torch.testing.assert_close(ours[0], scale.float(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(ours[0], scale.float(), rtol=2 * EPS32, atol=0)  # as above
     assert torch.equal(ours[1], zero_point.long())
 
 
@@ -116,34 +126,46 @@ def test_affine_makes_zero_exact_and_uses_all_levels_for_one_sided_data():
     symmetric = quantize_tensor(x, 8, symmetric=True)
     assert affine.dequantize()[0] == 0 and symmetric.dequantize()[0] == 0
     assert int(affine.zero_point) == 0 and affine.q.max() == 255
-    # Symmetric spends half its levels on negatives, so its step is twice as coarse.
-    assert math.isclose(symmetric.scale.item() / affine.scale.item(), 255 / 127.5, rel_tol=1e-6)
+    # Symmetric spends half its levels on negatives, so its step is twice as coarse. Each
+    # scale is one float32 rounding (EPS32 / 2) off 6 / 255 and 6 / 127.5: ratio within EPS32.
+    assert math.isclose(symmetric.scale.item() / affine.scale.item(), 255 / 127.5,
+                        rel_tol=EPS32)
 
 
 def test_per_channel_beats_per_tensor_when_rows_differ_in_scale():
-    W = torch.randn(8, 64) * torch.logspace(-2, 1, 8).unsqueeze(1)
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(8, 64, generator=g) * torch.logspace(-2, 1, 8).unsqueeze(1)
+
     def row_error(qt):  # relative error of each row: (8,)
         return (W - qt.dequantize()).norm(dim=1) / W.norm(dim=1)
 
     per_tensor = row_error(quantize_tensor(W, 8, symmetric=True))
     per_channel = row_error(quantize_tensor(W, 8, symmetric=True, axis=0))
-    assert (per_channel <= per_tensor * (1 + 1e-6)).all()
-    assert per_channel[0] < per_tensor[0] / 100  # the smallest row: 1000x smaller range
+    # The row holding the largest |w| gets the same scale both ways, so bit-identical errors;
+    # every other row gets a step >= 2.7x finer (rows are 10^(3/7) apart). At seeds 0..2999
+    # of this generator no row broke this.
+    assert (per_channel <= per_tensor).all()
+    # The smallest row (1000x smaller range): per tensor, all of it is below half a step and
+    # rounds to 0 (relative error exactly 1); per channel, each entry is off by <= half of
+    # its own step max|w| / 127.5, so the relative error is <= sqrt(64) / 255 = 0.031 at any
+    # seed (seeds 0..2999 gave at most 0.010, a ratio of at least 98).
+    assert per_tensor[0] == 1.0
+    assert per_channel[0] <= 8 / 255
 
 
 def test_qtensor_nbytes_counts_packed_bits_plus_parameters():
-    qt = quantize_tensor(torch.randn(10, 30), 4, axis=0)
+    qt = quantize_tensor(torch.linspace(-1, 1, 300).reshape(10, 30), 4, axis=0)
     assert isinstance(qt, QTensor) and qt.nbytes() == 10 * 30 * 4 // 8 + 8 * 10
 
 
 @pytest.mark.parametrize("bits", [0, 1, 17, 8.0, "8", True])
 def test_bad_bit_width_raises(bits):
     with pytest.raises(ValueError, match=r"bits must be an integer in \[2, 16\], got"):
-        quantize_tensor(torch.randn(5), bits)
+        quantize_tensor(torch.linspace(-1, 1, 5), bits)
 
 
 def test_bad_quantization_parameters_raise():
-    x = torch.randn(4, 3)
+    x = torch.linspace(-1, 1, 12).reshape(4, 3)
     with pytest.raises(ValueError, match="per-channel along axis 0 needs shape"):
         quantize(x, torch.ones(3), torch.zeros(3), axis=0)
     with pytest.raises(ValueError, match="scale must be > 0"):
@@ -162,7 +184,7 @@ def _mlp(seed=0, h=32):
 
 
 @settings(max_examples=25, deadline=None)
-@given(amount=st.floats(0, 0.99), seed=st.integers(0, 1000))
+@given(amount=st.floats(0, 0.99), seed=seeds)
 def test_global_pruning_reaches_exactly_the_requested_sparsity(amount, seed):
     model = _mlp(seed)
     n = sum(m.weight.numel() for m in model if isinstance(m, nn.Linear))
@@ -190,7 +212,8 @@ def test_masks_stay_in_place_through_fine_tuning():
     global_magnitude_prune(model, 0.9)
     masks = [m.weight_mask.clone() for m in model if isinstance(m, nn.Linear)]
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    X, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
+    g = torch.Generator().manual_seed(2)
+    X, y = torch.randn(64, 10, generator=g), torch.randint(0, 3, (64,), generator=g)
     before = [m.weight_orig.detach().clone() for m in model if isinstance(m, nn.Linear)]
     for _ in range(5):
         opt.zero_grad()
@@ -202,12 +225,13 @@ def test_masks_stay_in_place_through_fine_tuning():
     for m, mask in zip(layers, masks, strict=True):
         assert torch.equal(m.weight_mask, mask)
         assert (m.weight[mask == 0] == 0).all()
-    assert math.isclose(sparsity(model), 0.9, abs_tol=1e-3)
+    # Exactly the masked weights are 0: round(0.9 n) of n; no tolerance (a trained float
+    # landing on exactly 0.0 is not a rounding effect, and would be a bug here).
+    n = sum(m.weight.numel() for m in layers)
+    assert sparsity(model) == round(0.9 * n) / n
     make_permanent(model)
-    assert not hasattr(layers[0], "weight_mask") and math.isclose(sparsity(model), 0.9,
-                                                                  abs_tol=1e-3)
-    assert count_params(model, nonzero=True) == count_params(model) - round(
-        0.9 * sum(m.weight.numel() for m in layers))
+    assert not hasattr(layers[0], "weight_mask") and sparsity(model) == round(0.9 * n) / n
+    assert count_params(model, nonzero=True) == count_params(model) - round(0.9 * n)
 
 
 @pytest.mark.parametrize("amount", [-0.1, 1.0, 1.5, float("nan"), "0.5", True])
@@ -232,8 +256,16 @@ def test_shrinking_hidden_units_matches_ln_structured_and_the_masked_model():
     for i in (0, 2):
         prune.ln_structured(masked[i], "weight", amount=0.7, n=1, dim=0)
         prune.custom_from_mask(masked[i], "bias", masked[i].weight_mask[:, 0])
-    X = torch.randn(7, 10)
-    torch.testing.assert_close(small(X), masked(X), rtol=1e-5, atol=1e-6)  # float32 sums
+    X = torch.randn(7, 10, generator=torch.Generator().manual_seed(3))
+    # The masked model adds exact zeros, so the two differ only in how float32 sums associate:
+    # per output, (10 + 40 + 40 terms and 3 biases) x EPS32 x the same network run on |X|
+    # with |W|, |b| (ReLU dropped: it is 1-Lipschitz).
+    with torch.no_grad():
+        magnitude = X.abs()
+        for layer in (m for m in model if isinstance(m, nn.Linear)):
+            magnitude = magnitude @ layer.weight.abs().T + layer.bias.abs()
+        err = (small(X) - masked(X)).abs()
+    assert (err <= (10 + 40 + 40 + 3) * EPS32 * magnitude).all()
     assert count_params(small) < count_params(model) / 5
     with pytest.raises(ValueError, match="keep must be a fraction"):
         shrink_hidden_units(model, keep=0)
@@ -243,8 +275,8 @@ def test_shrinking_hidden_units_matches_ln_structured_and_the_masked_model():
 
 # ---------------------------------------------------------------- distillation
 def test_distillation_loss_equals_a_hand_computation():
-    s = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
-    t = torch.tensor([[0.5, 3.0, 0.0], [1.0, 0.0, 2.0]])
+    s = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], dtype=torch.float64)
+    t = torch.tensor([[0.5, 3.0, 0.0], [1.0, 0.0, 2.0]], dtype=torch.float64)
     y = torch.tensor([1, 0])
     T, alpha = 2.0, 0.3
 
@@ -258,31 +290,39 @@ def test_distillation_loss_equals_a_hand_computation():
         p, q = softmax(t[i].tolist(), T), softmax(s[i].tolist(), T)
         kl += sum(pj * math.log(pj / qj) for pj, qj in zip(p, q, strict=True))
     hand = alpha * ce / 2 + (1 - alpha) * T**2 * kl / 2
-    assert math.isclose(distillation_loss(s, t, y, T=T, alpha=alpha).item(), hand, rel_tol=1e-5)
+    # float64 both ways: each of the 2 rows x 3 classes goes through <= 10 roundings (exp,
+    # sums, log, differences) of numbers <= 4, and the KL is scaled by T^2 = 4:
+    # 2 x 3 x 10 x EPS64 x 4 x 4 ~ 2e-13.
+    got = distillation_loss(s, t, y, T=T, alpha=alpha).item()
+    assert got == pytest.approx(hand, rel=0, abs=2 * 3 * 10 * EPS64 * 4 * 4)
 
 
 @SETTINGS
-@given(seed=st.integers(0, 1000), T=st.floats(0.5, 10))
+@given(seed=seeds, T=st.floats(0.5, 10))
 def test_distillation_loss_with_hard_weight_one_is_cross_entropy(seed, T):
     g = torch.Generator().manual_seed(seed)
     s, t = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
     y = torch.randint(0, 4, (6,), generator=g)
-    torch.testing.assert_close(distillation_loss(s, t, y, T=T, alpha=1.0), F.cross_entropy(s, y))
-    # alpha = 0 and a student equal to the teacher: nothing left to learn.
-    assert distillation_loss(t, t, y, T=T, alpha=0.0).abs() < 1e-5
+    # Exact: 1 x CE + 0 x (a finite KL) adds an exact zero to the same cross-entropy.
+    torch.testing.assert_close(distillation_loss(s, t, y, T=T, alpha=1.0), F.cross_entropy(s, y),
+                               rtol=0, atol=0)
+    # alpha = 0 and a student equal to the teacher: nothing left to learn. Exactly 0: the KL
+    # subtracts two bit-identical log-softmaxes.
+    assert distillation_loss(t, t, y, T=T, alpha=0.0) == 0
 
 
 def test_distillation_gradient_does_not_reach_the_teacher():
-    s = torch.randn(3, 5, requires_grad=True)
-    t = torch.randn(3, 5, requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(3, 5, generator=g, requires_grad=True)
+    t = torch.randn(3, 5, generator=g, requires_grad=True)
     distillation_loss(s, t, torch.tensor([0, 1, 2])).backward()
     assert s.grad is not None and t.grad is None
 
 
 def test_distillation_loss_rejects_bad_input():
-    s = torch.randn(3, 5)
+    s = torch.zeros(3, 5)
     with pytest.raises(ValueError, match="same shape"):
-        distillation_loss(s, torch.randn(3, 4), torch.zeros(3, dtype=torch.long))
+        distillation_loss(s, torch.zeros(3, 4), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="expected labels"):
         distillation_loss(s, s, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="T must be > 0"):
@@ -299,35 +339,57 @@ def _teacher_and_data(seed=0, n=40):
     return teacher, X, y
 
 
+def _dyadic_teacher_and_data(seed=0, n=40):
+    """A teacher whose logits are exact in float32, however its sums are ordered or batched.
+
+    Inputs are multiples of 1/4 in [-1, 1], first-layer weights and biases multiples of 1/8
+    in [-1/2, 1/2], second-layer ones multiples of 1/16 in [-1/4, 1/4]: every product and sum
+    is a multiple of 1/512 below 2^5, which float32 (24-bit mantissa) holds exactly.
+    """
+    teacher, _, y = _teacher_and_data(seed, n)
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randint(-4, 5, (n, 6), generator=g) / 4
+    with torch.no_grad():
+        for layer, step in ((teacher[0], 8), (teacher[3], 16)):
+            for p in (layer.weight, layer.bias):
+                p.copy_(torch.randint(-4, 5, p.shape, generator=g) / step)
+    return teacher, X, y
+
+
 def test_with_teacher_logits_follows_the_loader_order_with_eval_mode_logits():
-    teacher, X, y = _teacher_and_data()
+    teacher, X, y = _dyadic_teacher_and_data()
     teacher.train()  # dropout on: with_teacher_logits must switch it off
     batches = list(with_teacher_logits(teacher, X, y, batch_size=8, seed=3))
     plain = list(loader(X, y, batch_size=8, seed=3))
     assert len(batches) == len(plain) == 5
     with torch.no_grad():
         expected = teacher.eval()(X)
+    assert len(torch.unique(X, dim=0)) == len(X)  # so a row identifies its example
     for (xb, yb, zb), (xp, yp) in zip(batches, plain, strict=True):
         torch.testing.assert_close(xb, xp, rtol=0, atol=0)  # same rows, same order
         torch.testing.assert_close(yb, yp, rtol=0, atol=0)
         rows = [int((X == row).all(1).nonzero()) for row in xb]
-        torch.testing.assert_close(zb, expected[rows], rtol=1e-6, atol=1e-6)  # float32, same op
+        torch.testing.assert_close(zb, expected[rows], rtol=0, atol=0)  # exact (dyadic)
     with pytest.raises(ValueError, match="X has 40 rows but y has 39"):
         with_teacher_logits(teacher, X, y[:-1])
 
 
 def test_distill_with_precomputed_logits_trains_exactly_like_with_the_teacher():
-    teacher, X, y = _teacher_and_data(1)
+    # The dyadic teacher gives the same logits bit for bit on batches of 8 and on all 40 rows,
+    # so both runs do the same float32 operations on the same numbers: no tolerance at all.
+    teacher, X, y = _dyadic_teacher_and_data(1)
     cfg = DistillConfig(T=3.0, alpha=0.2, epochs=3, lr=1e-2)
     torch.manual_seed(5)
     a = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
-    b = copy.deepcopy(a)
+    start, b = copy.deepcopy(a), copy.deepcopy(a)
     losses_a = distill(a, teacher, loader(X, y, batch_size=8, seed=2), cfg, progress=False)
     losses_b = distill(b, None, with_teacher_logits(teacher, X, y, 8, seed=2), cfg, progress=False)
-    assert len(losses_a) == 3
-    torch.testing.assert_close(losses_a, losses_b, rtol=1e-5, atol=1e-6)  # float32 sums
+    assert len(losses_a) == 3 and losses_a == losses_b
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+        assert torch.equal(pa, pb)
+    other = distill(start, None, with_teacher_logits(teacher, X, y, 8, seed=4), cfg,
+                    progress=False)
+    assert other != losses_b  # another batch order is another run: the order does matter
 
 
 def test_distill_moves_the_student_towards_the_teacher():
@@ -343,7 +405,10 @@ def test_distill_moves_the_student_towards_the_teacher():
     before = kl()
     losses = distill(student, teacher, loader(X, y, batch_size=16, seed=0),
                      DistillConfig(T=2.0, alpha=0.0, epochs=60, lr=1e-2), progress=False)
-    assert kl() < before / 4 and losses[-1] < losses[0] / 4
+    # Over 40 seeds (teacher, data, student and batch order all varied) the KL fell to at most
+    # 0.0032 of its start (median 0.0011) and the last epoch's loss to at most 0.0052 of the
+    # first's (median 0.0021): 1/20 leaves a margin of 10x or more.
+    assert kl() < before / 20 and losses[-1] < losses[0] / 20
 
 
 def test_distill_needs_a_teacher_or_its_logits():
@@ -355,7 +420,7 @@ def test_distill_needs_a_teacher_or_its_logits():
 
 
 def test_gap_closed_reproduces_hinton_and_its_end_points():
-    assert math.isclose(gap_closed(146, 74, 67), 72 / 79)  # Hinton et al. 2015, MNIST: 91 %
+    assert gap_closed(146, 74, 67) == 72 / 79  # Hinton et al. 2015, MNIST; exact integers
     assert gap_closed(10, 3, 3) == 1.0 and gap_closed(10, 10, 3) == 0.0
     assert gap_closed(10, 12, 3) < 0  # a distilled student worse than alone
     with pytest.raises(ValueError, match="must make more errors than the teacher"):
@@ -371,7 +436,10 @@ def test_size_measurement_matches_the_saved_state_dict(tmp_path):
     torch.save(model.state_dict(), path)
     assert state_bytes(model) == path.stat().st_size == state_bytes(model.state_dict())
     raw = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    assert raw <= state_bytes(model) <= raw + 8192  # zip archive overhead: a few KB
+    # The zip around the raw bytes: fixed records (data.pkl, version, byteorder, the
+    # serialization id, the end-of-archive records) < 2 KB, and per tensor a local header, a
+    # central-directory entry, its pickle record and <= 63 B of 64-byte alignment: < 300 B.
+    assert raw <= state_bytes(model) <= raw + 2048 + 300 * len(model.state_dict())
     q = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
     buffer = io.BytesIO()
     torch.save(q.state_dict(), buffer)

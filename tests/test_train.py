@@ -17,13 +17,16 @@ def test_fit_learns_xor_and_records_one_entry_per_epoch():
     X, y = _xor_data()
     model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2))
     batches = aibook.loader(X, y, batch_size=16, seed=0)
+    in_order = aibook.loader(X, y, batch_size=16, shuffle=False)
     hist = fit(model, batches, epochs=60, optimizer=torch.optim.Adam(model.parameters(), lr=0.05),
-               val_batches=batches, progress=False)
+               val_batches=in_order, progress=False)
     assert len(hist) == len(hist.val_metric) == 60
     assert hist.loss[-1] < hist.loss[0]
+    # At AIBOOK_SEED_OFFSET = 0, 37, ..., 2183 (60 offsets) validation accuracy reached 1.0
+    # by epoch 10 at the latest (median 6) and stayed there: 60 epochs is a 6x margin.
     assert hist.val_metric[-1] == 1.0
-    loss, acc = evaluate(model, batches)
-    assert acc == 1.0 and loss == pytest.approx(hist.val_loss[-1], rel=1e-6)
+    # The same batches in the same order through the same model: the same numbers, exactly.
+    assert evaluate(model, in_order) == (hist.val_loss[-1], hist.val_metric[-1])
 
 
 def test_fit_is_reproducible_with_a_seed():

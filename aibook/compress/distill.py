@@ -25,6 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from aibook.device import seed_for
+
 
 @dataclass
 class DistillConfig:
@@ -68,15 +70,16 @@ def with_teacher_logits(teacher: nn.Module, X: torch.Tensor, y: torch.Tensor,
     """A loader of (X, y, z_t) batches, z_t (B, K) the frozen teacher's logits for X (B, ...).
 
     The teacher runs once, in eval mode, on all of X (N, ...); y is (N,). The batches come in
-    the same shuffled order as `aibook.loader(X, y, batch_size, seed=seed)`, so a student
-    trained on the labels alone can see exactly the same batches.
+    the same shuffled order as `aibook.loader(X, y, batch_size, seed=seed)` (at any
+    AIBOOK_SEED_OFFSET: `seed` is a base seed), so a student trained on the labels alone can
+    see exactly the same batches.
     """
     if len(X) != len(y):
         raise ValueError(f"with_teacher_logits: X has {len(X)} rows but y has {len(y)}")
     teacher.eval()
     device = next(teacher.parameters()).device
     z_t = torch.cat([teacher(X[i:i + 1024].to(device)).cpu() for i in range(0, len(X), 1024)])
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed_for(seed))  # as aibook.loader seeds it
     return DataLoader(TensorDataset(X, y, z_t), batch_size=batch_size, shuffle=True,
                       generator=generator)
 
