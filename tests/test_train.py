@@ -60,6 +60,9 @@ def test_bad_arguments_raise_clear_errors():
         fit(model, [], epochs=0, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="got no batches"):
         evaluate(model, [])
+    # fit agrees with evaluate on an empty loader: a clear error, not a division by zero
+    with pytest.raises(ValueError, match=r"fit: got no training batches \(an empty loader\?\)"):
+        fit(model, [], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
 
 
 def test_history_length_is_number_of_epochs():
