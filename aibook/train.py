@@ -47,7 +47,7 @@ def evaluate(
     """Mean loss and metric of `model` over all batches, weighted by batch size."""
     was_training = model.training
     model.eval()
-    device = device or _model_device(model)
+    device = device or model_device(model)
     total_loss = total_metric = 0.0
     n = 0
     for X, y in batches:
@@ -83,7 +83,7 @@ def fit(
     """
     if epochs < 1:
         raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
-    device = device or _model_device(model)
+    device = device or model_device(model)
     history = History()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=True)
     for _ in bar:
@@ -116,6 +116,7 @@ def fit(
     return history
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without parameters)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")

@@ -24,3 +24,18 @@ def tool_env() -> dict[str, str]:
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env["PYTHONHASHSEED"] = "0"
     return env
+
+
+def toc_docs(toc: Path = TOC) -> list[str]:
+    """Every document of the table of contents, in the book's order (root first)."""
+    import yaml  # jupyter-book's dependency: the tooling has it, the library does not need it
+
+    def walk(node) -> list[str]:
+        if isinstance(node, dict):
+            return [d for key, value in node.items()
+                    for d in ([str(value)] if key in ("file", "root") else walk(value))]
+        if isinstance(node, list):
+            return [d for item in node for d in walk(item)]
+        return []
+
+    return walk(yaml.safe_load(toc.read_text(encoding="utf-8")))

@@ -17,12 +17,13 @@ from torch.nn.utils import prune
 from aibook.compress import (
     DistillConfig,
     QTensor,
-    count_params,
+    careful_int8,
     dequantize,
     distill,
     distillation_loss,
     gap_closed,
     global_magnitude_prune,
+    input_peaks,
     make_permanent,
     qparams,
     qrange,
@@ -30,11 +31,10 @@ from aibook.compress import (
     quantize_tensor,
     shrink_hidden_units,
     sparsity,
-    state_bytes,
     with_teacher_logits,
 )
-from aibook.compress.measure import compare_latency, latency
 from aibook.data import loader
+from aibook.measure import count_params, state_bytes
 
 warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
 
@@ -456,11 +456,21 @@ def test_count_params_counts_every_parameter_once():
     assert count_params(model, nonzero=True) == count_params(model) - round(0.5 * (70 + 49 + 21))
 
 
-def test_latency_is_a_positive_median_and_runs_alternate():
-    calls = []
-    times = compare_latency({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                            warmup=1, repeats=3)
-    assert calls == ["a", "b"] * 4 and all(len(v) == 3 for v in times.values())
-    assert latency(lambda: sum(range(1000)), warmup=1, repeats=5) > 0
-    with pytest.raises(ValueError, match="repeats >= 1"):
-        compare_latency({"a": lambda: None}, repeats=0)
+def test_careful_int8_keeps_only_the_most_outlying_linear_in_float():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=32)
+    model = BertModel(cfg).eval()
+    batch = {"input_ids": torch.randint(50, (4, 9), generator=torch.Generator().manual_seed(1))}
+    peaks = input_peaks(model, batch)
+    assert len(peaks) == 2 * 6  # six Linear layers in each of the two blocks
+    int8, worst = careful_int8(model, batch)
+    assert worst == max(peaks, key=peaks.get)
+    floats = [n for n, m in int8.named_modules() if type(m) is nn.Linear]
+    assert floats == [worst]  # every other Linear is a dynamic int8 one
+    emb = type(int8.embeddings.word_embeddings)
+    assert emb is not nn.Embedding and emb.__module__.startswith("torch.ao.nn.quantized")
+    with pytest.raises(ValueError, match="no nn.Linear named 'decoder'"):
+        input_peaks(model, batch, prefix="decoder")

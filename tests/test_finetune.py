@@ -16,7 +16,6 @@ from aibook.finetune import (
     LoRALinear,
     add_lora,
     copy_from_peft,
-    count_parameters,
     freeze,
     load_adapter,
     merge_lora,
@@ -27,6 +26,7 @@ from aibook.finetune import (
 )
 from aibook.finetune import text as T
 from aibook.finetune import transfer as TR
+from aibook.measure import count_params
 
 dims = st.integers(1, 24)
 seeds = st.integers(0, 2**31 - 1)  # hypothesis draws the seed, so a failure replays
@@ -117,7 +117,7 @@ def test_lora_rejects_bad_inputs_clearly():
 def test_parameter_counts_of_a_wrapped_linear(d_in, d_out, r):
     model = nn.Sequential(nn.Linear(d_in, d_out), nn.ReLU())
     add_lora(model, ["0"], r=r)
-    trainable, total = count_parameters(model)
+    trainable, total = count_params(model, trainable=True), count_params(model)
     assert trainable == r * (d_in + d_out)
     assert total == d_in * d_out + d_out + r * (d_in + d_out)
 
@@ -129,9 +129,10 @@ def test_counts_and_summary_match_peft(capsys):
     add_lora(ours, ["query", "value"], r=4, alpha=8)
     theirs = get_peft_model(tiny_bert(), LoraConfig(r=4, lora_alpha=8,
                                                     target_modules=["query", "value"]))
-    assert count_parameters(ours) == theirs.get_nb_trainable_parameters()
+    assert (count_params(ours, trainable=True), count_params(ours)) == \
+        theirs.get_nb_trainable_parameters()
     # 2 layers x 2 modules x r (32 + 32) = 512 trainable
-    assert count_parameters(ours)[0] == 2 * 2 * 4 * 64
+    assert count_params(ours, trainable=True) == 2 * 2 * 4 * 64
     theirs.print_trainable_parameters()
     assert trainable_summary(ours) == capsys.readouterr().out.strip()
 
@@ -184,7 +185,7 @@ def test_frozen_parameters_get_no_gradient():
         else:
             assert not p.requires_grad and p.grad is None, name
     freeze(model)
-    assert count_parameters(model)[0] == 0
+    assert count_params(model, trainable=True) == 0
 
 
 def test_probe_trains_only_the_head_on_digits():

@@ -31,6 +31,7 @@ from aibook.gan import (
     train_ring_gan,
     train_ring_gans,
 )
+from aibook.timing import torch_threads
 
 REAL = [0.0, 2.0, -1.5]  # logits, all exact in float32
 FAKE = [-1.0, 0.5]
@@ -43,10 +44,8 @@ EPS64 = torch.finfo(torch.float64).eps  # 2.2e-16
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """The networks here are tiny: one thread is faster and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def sigmoid(a: float) -> float:

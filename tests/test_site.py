@@ -29,6 +29,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from aibook_course.paths import toc_docs
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
@@ -47,18 +49,7 @@ BUILD_TIMEOUT_S = 60 * 60
 pytestmark = [pytest.mark.site, pytest.mark.slow]
 
 
-def _toc_files(node) -> list[str]:
-    out: list[str] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += [str(value)] if key in ("file", "root") else _toc_files(value)
-    elif isinstance(node, list):
-        for item in node:
-            out += _toc_files(item)
-    return out
-
-
-DOCS = _toc_files(TOC)
+DOCS = toc_docs()
 CHAPTERS = [d for d in DOCS if re.fullmatch(r"chapters/\d\d_\w+", d)]
 EXERCISES = [d for d in DOCS if re.fullmatch(r"exercises/\d\d_\w+", d)]
 PAGES = ["index", *CHAPTERS, *EXERCISES]

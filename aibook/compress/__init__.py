@@ -1,13 +1,16 @@
 """Chapter 6: make a trained network smaller and faster, and measure what it costs.
 
-- `aibook.compress.measure`: parameters, bytes on disk, latency (warm-up, then the median).
 - `aibook.compress.prune`: magnitude pruning (global, unstructured, iterated with fine-tuning)
   with `torch.nn.utils.prune`, and structured pruning of hidden units that shrinks the layers.
 - `aibook.compress.quantize`: affine and symmetric integer quantization from scratch,
   per tensor and per channel, for any bit width from 2 to 16.
+- `aibook.compress.int8`: the careful int8 recipe for a transformer encoder (one outlier-fed
+  Linear kept in float, per-channel weights, an 8-bit embedding table).
 - `aibook.compress.distill`: the knowledge-distillation loss of Hinton et al. (2015), a
   training loop that uses it (with the teacher's logits computed once for a fixed transfer
   set), and the fraction of the student-teacher gap it closes.
+
+Sizes and timings come from the shared `aibook.measure` and `aibook.timing`.
 """
 
 from aibook.compress.distill import (
@@ -17,7 +20,7 @@ from aibook.compress.distill import (
     gap_closed,
     with_teacher_logits,
 )
-from aibook.compress.measure import compare_latency, count_params, latency, state_bytes
+from aibook.compress.int8 import careful_int8, input_peaks
 from aibook.compress.prune import (
     check_sparsity,
     global_magnitude_prune,
@@ -40,15 +43,14 @@ __all__ = [
     "DistillConfig",
     "QTensor",
     "check_bits",
+    "careful_int8",
     "check_sparsity",
-    "compare_latency",
-    "count_params",
     "dequantize",
     "distill",
     "distillation_loss",
     "gap_closed",
     "global_magnitude_prune",
-    "latency",
+    "input_peaks",
     "make_permanent",
     "prunable",
     "qparams",
@@ -57,6 +59,5 @@ __all__ = [
     "quantize_tensor",
     "shrink_hidden_units",
     "sparsity",
-    "state_bytes",
     "with_teacher_logits",
 ]

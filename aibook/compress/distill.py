@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from aibook.device import seed_for
+from aibook.train import model_device
 
 
 @dataclass
@@ -77,7 +78,7 @@ def with_teacher_logits(teacher: nn.Module, X: torch.Tensor, y: torch.Tensor,
     if len(X) != len(y):
         raise ValueError(f"with_teacher_logits: X has {len(X)} rows but y has {len(y)}")
     teacher.eval()
-    device = next(teacher.parameters()).device
+    device = model_device(teacher)
     z_t = torch.cat([teacher(X[i:i + 1024].to(device)).cpu() for i in range(0, len(X), 1024)])
     generator = torch.Generator().manual_seed(seed_for(seed))  # as aibook.loader seeds it
     return DataLoader(TensorDataset(X, y, z_t), batch_size=batch_size, shuffle=True,
@@ -96,7 +97,7 @@ def distill(student: nn.Module, teacher: nn.Module | None,
     config = config or DistillConfig()
     if teacher is not None:
         teacher.eval()
-    device = next(student.parameters()).device
+    device = model_device(student)
     optimizer = torch.optim.Adam(student.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
     losses = []

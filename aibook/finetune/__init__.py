@@ -1,6 +1,6 @@
 """Chapter 5: fine-tuning and transfer learning.
 
-- `params`: freeze, count parameters the way peft does, learning-rate warmup;
+- `params`: freeze, the trainable-parameter summary peft prints, learning-rate warmup;
 - `lora`: the LoRA layer from scratch, wrapping a model's Linear layers, adapters;
 - `transfer`: a small CNN pretrained on digits 0-4, adapted to 5-9 from k labels per class;
 - `text`: a sentence classifier on MiniLM (probe, LoRA, full fine-tune).
@@ -18,7 +18,6 @@ from aibook.finetune.lora import (
     unmerge_lora,
 )
 from aibook.finetune.params import (
-    count_parameters,
     freeze,
     trainable_summary,
     unfreeze,
@@ -30,7 +29,6 @@ __all__ = [
     "LoRALinear",
     "add_lora",
     "copy_from_peft",
-    "count_parameters",
     "freeze",
     "load_adapter",
     "lora_layers",

@@ -1,4 +1,4 @@
-"""Which parameters train: freezing, counting them the way peft does, and learning-rate warmup."""
+"""Which parameters train: freezing, the summary peft prints, and learning-rate warmup."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import math
 
 import torch
 from torch import nn
+
+from aibook.measure import count_params
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -22,23 +24,10 @@ def unfreeze(module: nn.Module) -> nn.Module:
     return module
 
 
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, all) parameter counts, as peft's `get_nb_trainable_parameters` counts them.
-
-    Shared tensors count once (named_parameters de-duplicates them).
-    """
-    trainable = total = 0
-    for _, p in model.named_parameters():
-        total += p.numel()
-        if p.requires_grad:
-            trainable += p.numel()
-    return trainable, total
-
-
 def trainable_summary(model: nn.Module) -> str:
     """The line peft's `print_trainable_parameters` prints, e.g.
     'trainable params: 73,728 || all params: 22,787,328 || trainable%: 0.3235'."""
-    trainable, total = count_parameters(model)
+    trainable, total = count_params(model, trainable=True), count_params(model)
     if total == 0:
         raise ValueError("trainable_summary: the model has no parameters")
     return (f"trainable params: {trainable:,d} || all params: {total:,d} || "

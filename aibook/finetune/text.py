@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from aibook import train
 from aibook.device import seed_for
 from aibook.finetune.params import warmup_schedule
 from aibook.minilm import mean_pool
+from aibook.train import model_device
 
 
 @dataclass
@@ -97,7 +99,7 @@ def predict(model: SentenceClassifier, tokenizer, texts: list[str], *, batch_siz
     if isinstance(texts, str):
         raise TypeError("predict: expected a list of strings, got a single string")
     model.eval()
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     out = torch.empty(len(texts), model.head.out_features)
     steps = batches_by_length(tokenizer, texts, batch_size, max_length)
     for idx, enc in tqdm(steps, total=-(-len(texts) // batch_size), disable=not progress,
@@ -113,7 +115,7 @@ def encode(model: SentenceClassifier, tokenizer, texts: list[str], *, batch_size
     if isinstance(texts, str):
         raise TypeError("encode: expected a list of strings, got a single string")
     model.eval()
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     out = torch.empty(len(texts), model.head.in_features)
     for idx, enc in batches_by_length(tokenizer, texts, batch_size, max_length):
         vectors = model.embed(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
@@ -124,7 +126,7 @@ def encode(model: SentenceClassifier, tokenizer, texts: list[str], *, batch_size
 def accuracy(model: SentenceClassifier, tokenizer, texts: list[str], labels: torch.Tensor,
              **kw) -> float:
     """Fraction of `texts` whose predicted class equals `labels` (N,)."""
-    return (predict(model, tokenizer, texts, **kw).argmax(1) == labels).float().mean().item()
+    return train.accuracy(predict(model, tokenizer, texts, **kw), labels)
 
 
 def fine_tune(model: SentenceClassifier, tokenizer, texts: list[str], labels: torch.Tensor, *,
@@ -143,7 +145,7 @@ def fine_tune(model: SentenceClassifier, tokenizer, texts: list[str], labels: to
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_schedule(opt, cfg.warmup, cfg.steps)
     g = torch.Generator().manual_seed(seed_for(seed))
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     losses = []
     model.train()
     bar = tqdm(range(cfg.steps), desc=desc)

@@ -29,6 +29,7 @@ from aibook.data import Split, digits
 from aibook.device import seed_for
 from aibook.finetune.lora import add_lora
 from aibook.finetune.params import freeze
+from aibook.train import accuracy
 
 METHODS = ("scratch", "probe", "lora", "full", "lpft")
 N_ORIENTATIONS = 8  # 4 rotations by 90 degrees, of the image and of its mirror image
@@ -198,7 +199,7 @@ def adapt(pretrained: SmallCNN, method: str, X: torch.Tensor, y: torch.Tensor,
 def accuracy_on(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of (X, y) that `model` classifies right."""
     model.eval()
-    return (model(X).argmax(1) == y).float().mean().item()
+    return accuracy(model(X), y)
 
 
 def run_grid(pretrained: SmallCNN, target: Split, ks=(1, 5, 10, 50), seeds=(0, 1, 2),

@@ -28,6 +28,7 @@ from aibook.gan.models import (
     MLPGenerator,
 )
 from aibook.gan.ring import sample_ring
+from aibook.train import model_device
 
 
 @dataclass
@@ -89,11 +90,7 @@ class GANRun:
         G = self.G_ema if ema else self.G
         G.eval()
         z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed_for(seed)))
-        return G(z.to(_device_of(G))).cpu()
-
-
-def _device_of(module: torch.nn.Module) -> torch.device:
-    return next(module.parameters()).device
+        return G(z.to(model_device(G))).cpu()
 
 
 def ema_update(average: Sequence[torch.Tensor], current: Sequence[torch.Tensor],
