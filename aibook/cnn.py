@@ -327,6 +327,21 @@ class Augmented:
             yield augment(x, y, generator=self.generator, **self.kwargs)
 
 
+def shift_pixels(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Move the content of x (..., H, W) by whole pixels: dy down, dx right (negative: up,
+    left). What leaves the image is lost; zeros (background) come in. Same shape as x."""
+    if not isinstance(dy, int) or not isinstance(dx, int):
+        raise ValueError(f"shift_pixels: expected whole-pixel int moves, got dy={dy!r}, "
+                         f"dx={dx!r}")
+    H, W = x.shape[-2:]
+    out = torch.zeros_like(x)
+    if abs(dy) >= H or abs(dx) >= W:
+        return out
+    src = x[..., max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    out[..., max(dy, 0):H - max(-dy, 0), max(dx, 0):W - max(-dx, 0)] = src
+    return out
+
+
 def affine_matrix(angle: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, H: int,
                   W: int) -> torch.Tensor:
     """The (N, 2, 3) matrices for F.affine_grid that rotate by `angle` (radians) and move

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` from the root imports the package
 
 from aibook import autograd as ag  # noqa: E402
-from aibook import cnn, data  # noqa: E402
-from benchmarks import minilm_int8, notebooks  # noqa: E402
+from aibook import data  # noqa: E402
+from benchmarks import im2col, minilm_int8, notebooks  # noqa: E402
 from benchmarks.common import compare, machine  # noqa: E402
 
 # ---- settings (as in the chapters) --------------------------------------------------------
@@ -34,8 +34,6 @@ MLP_SIZES = [64, 128, 10]  # chapter 1's digits MLP
 BATCH = 128  # rows of digits per training step
 SCALAR_SIZES = [2, 16, 16, 1]  # chapter 1's moons MLP, small enough for scalar Values
 SCALAR_BATCH = 32
-CONV_X = (64, 6, 12, 12)  # LeNet's second convolution on a batch of 64 digits (N, C, H, W)
-CONV_W = (16, 6, 5, 5)  # (F, C, kh, kw)
 REPEATS = 7
 
 
@@ -81,29 +79,6 @@ def ch1_value_vs_tensor(repeats: int) -> dict:
     return compare({"tensor": tensor_step, "value": value_step}, repeats=repeats)
 
 
-def ch2_im2col_vs_conv2d(repeats: int) -> dict:
-    """Forward plus backward of one convolution layer: im2col (numpy) against F.conv2d."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(CONV_X).astype(np.float32)
-    W = rng.standard_normal(CONV_W).astype(np.float32)
-    b = rng.standard_normal(CONV_W[0]).astype(np.float32)
-    out, _ = cnn.conv2d_forward(x, W, b)
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
-    doutt = torch.from_numpy(dout)
-
-    def ours():
-        _, cache = cnn.conv2d_forward(x, W, b)
-        cnn.conv2d_backward(dout, cache)
-
-    def theirs():
-        for t in (xt, Wt, bt):
-            t.grad = None
-        F.conv2d(xt, Wt, bt).backward(doutt)
-
-    return compare({"conv2d": theirs, "im2col": ours}, repeats=repeats)
-
-
 def one_thread(fn):
     """Run fn with numpy's BLAS and torch each on one thread: a like-for-like comparison."""
     def wrapped(*args, **kwargs):
@@ -132,10 +107,12 @@ def records(args: argparse.Namespace) -> list[dict]:
     t = ch1_value_vs_tensor(args.repeats)
     add("01_backprop", f"Value engine / Tensor engine, forward+backward of MLP {SCALAR_SIZES} "
         f"on {SCALAR_BATCH} points", t["value"]["ratio_to_tensor"], "×")
-    t = one_thread(ch2_im2col_vs_conv2d)(args.repeats)
-    add("02_cnn", f"im2col / F.conv2d, forward+backward, x {CONV_X}, W {CONV_W}, one thread each",
-        t["im2col"]["ratio_to_conv2d"], "×")
-    add("02_cnn", "F.conv2d forward+backward", t["conv2d"]["median_s"] * 1e3, "ms")
+    c = im2col.measure(args.repeats)  # one thread each; benchmarks/im2col.py checks the claims
+    add("02_cnn", f"im2col / F.conv2d, forward+backward, x {im2col.X_SHAPE}, W {im2col.W_SHAPE}, "
+        "one thread each", c["ratio"], "×", "chapter 2: > 1×")
+    add("02_cnn", "F.conv2d forward+backward", c["conv2d_s"] * 1e3, "ms")
+    add("02_cnn", "im2col + col2im copies / the three matrix products, same layer",
+        c["copies_over_gemms"], "×", "chapter 2: > 1×")
     m = minilm_int8.measure(args.repeats)
     for recipe, label in (("plain", "every Linear int8"), ("careful", "chapter 6's careful int8")):
         add("06_compression", f"MiniLM fp32 / int8 state size, {label}", m[f"{recipe}_size_ratio"],

@@ -1,7 +1,5 @@
 """aibook.cnn: the from-scratch im2col conv2d and max-pool against torch.nn.functional."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from aibook.cnn import (
     LeNet,
     LeNetConfig,
     ScratchConvNet,
+    affine_matrix,
     augment,
     col2im,
     conv2d_backward,
@@ -22,10 +21,16 @@ from aibook.cnn import (
     im2col,
     maxpool2d_backward,
     maxpool2d_forward,
+    shift_pixels,
+    shift_rotate,
 )
 
-# float64 parity with torch: both compute the same sums in a different order, so they agree
-# to rounding (~1e-15 relative); 1e-8 leaves room and still catches any wrong index.
+# float64 parity with torch. Both compute the same sums of K products in a different order,
+# so they differ by at most about 2 * K * eps * sum|terms| (Higham's gamma_K bound, twice).
+# The draws are N(0, 1), so |terms| < 6 * 6. The longest sums are dW's, over N * OH * OW
+# <= 3 * 13 * 13 = 507 positions; the forward has K <= C*kh*kw = 48 and dx K <= F*kh*kw = 64.
+# With eps = 1.1e-16: 2 * 507 * eps * 507 * 36 ~ 2e-9 at worst (typically ~1e-14).
+# 1e-8 keeps a factor 5 over that worst case and still catches a wrong index (an O(1) error).
 TOL = 1e-8
 
 
@@ -115,10 +120,14 @@ def test_col2im_is_the_adjoint_of_im2col(k, stride, padding, seed):
     # <im2col(x), c> == <x, col2im(c)> for every x, c: the definition of the adjoint.
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(2, 3, k + 4, k + 3))
-    c = rng.normal(size=im2col(x, k, k, stride, padding).shape)
-    lhs = (im2col(x, k, k, stride, padding) * c).sum()
+    cols = im2col(x, k, k, stride, padding)
+    c = rng.normal(size=cols.shape)
+    lhs = (cols * c).sum()
     rhs = (x * col2im(c, x.shape, k, k, stride, padding)).sum()
-    assert math.isclose(lhs, rhs, rel_tol=1e-10, abs_tol=1e-10)
+    # Both sides add the same n = cols.size products in different orders (col2im first adds
+    # the copies of each pixel); each sum is off by at most n * eps * S, S = sum|cols * c|.
+    n, S = cols.size, np.abs(cols * c).sum()
+    assert abs(lhs - rhs) <= 2 * n * np.finfo(float).eps * S
 
 
 def test_shape_errors_say_what_was_expected():
@@ -152,7 +161,9 @@ def test_scratch_net_gradients_match_finite_differences():
             p[idx] = old - h
             down = net.loss_and_grads(x, y)[0]
             p[idx] = old
-            # central differences: error O(h^2) plus rounding ~1e-10 / h; 1e-6 is ample
+            # central differences: truncation O(h^2) ~ 1e-12 (no ReLU or max kink is crossed
+            # by a 1e-6 nudge of these draws) plus rounding eps * |loss| / h ~ 1e-16 * 3 / 1e-6
+            # = 3e-10; 1e-6 leaves a wide margin and still catches a wrong gradient (O(1e-2)).
             assert abs((up - down) / (2 * h) - grads[name][idx]) < 1e-6, name
 
 
@@ -175,21 +186,25 @@ def test_augment_keeps_labels_and_shapes(N, C, S, seed):
     xa, ya = augment(x, y, max_shift=1.5, max_degrees=15, p=1.0, generator=g)
     assert xa.shape == x.shape and xa.dtype == x.dtype
     assert torch.equal(ya, y)
-    assert xa.min() >= -1e-6 and xa.max() <= 1 + 1e-6  # bilinear: a convex mix of pixels
+    # bilinear: a convex mix of 4 pixels in [0, 1]; float32 rounding of 4 products and 3 sums
+    # is < 8 * 6e-8 = 5e-7, so 1e-6 bounds it
+    assert xa.min() >= -1e-6 and xa.max() <= 1 + 1e-6
 
 
 def test_augment_with_no_motion_is_the_identity_and_p0_changes_nothing():
-    x = torch.rand(4, 1, 8, 8, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 8, 8, dtype=torch.float64, generator=g)
     y = torch.arange(4)
-    xa, _ = augment(x, y, max_shift=0, max_degrees=0, p=1.0)
+    xa, _ = augment(x, y, max_shift=0, max_degrees=0, p=1.0, generator=g)
+    # identity grid: sample coordinates are (2i + 1) / W - 1 mapped back to i, off by a few
+    # eps * W ~ 1e-14 pixels, so each output is within ~1e-14 of its pixel; 1e-12 bounds it
     torch.testing.assert_close(xa, x, atol=1e-12, rtol=0)
-    xa, _ = augment(x, y, max_shift=1, max_degrees=10, p=0.0)
+    xa, _ = augment(x, y, max_shift=1, max_degrees=10, p=0.0, generator=g)
     assert torch.equal(xa, x)
 
 
 def test_augment_moves_content_by_whole_pixels():
-    from aibook.cnn import affine_matrix, shift_rotate
-    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     theta = affine_matrix(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
                           torch.zeros(1, dtype=torch.float64), 8, 8)
     moved = shift_rotate(x, theta)  # one pixel to the right, zeros come in on the left
@@ -207,9 +222,49 @@ def test_augment_rejects_bad_input():
 
 
 def test_augmented_batches_are_fresh_each_pass_and_keep_labels():
-    x, y = torch.rand(10, 1, 8, 8), torch.arange(10)
+    x, y = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(10)
     batches = Augmented([(x, y)], seed=0, p=1.0)
     (x1, y1), = list(batches)
     (x2, y2), = list(batches)
     assert torch.equal(y1, y) and torch.equal(y2, y) and len(batches) == 1
     assert not torch.equal(x1, x2)
+
+
+def test_scratch_net_initialisation_matches_its_docstring():
+    # W1: variance 2 / fan_in with fan_in = 9 (He); W2: variance 1 / fan_in (LeCun).
+    net = ScratchConvNet(n_filters=2000, image_size=4, n_classes=10, seed=0)
+    W1, W2 = net.params["W1"], net.params["W2"]
+    fan_in_2 = 2000 * 2 * 2
+    # The std of n normal draws has relative standard error 1 / sqrt(2n): n = 18,000 for W1
+    # (0.5 %) and 80,000 for W2 (0.25 %). A 3 % band is 6 to 12 standard errors wide, while
+    # swapping the two rules changes the std by a factor sqrt(2) (41 %).
+    assert abs(W1.std() / np.sqrt(2 / 9) - 1) < 0.03
+    assert abs(W2.std() / np.sqrt(1 / fan_in_2) - 1) < 0.03
+    assert not net.params["b1"].any() and not net.params["b2"].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-3, 3), st.integers(-3, 3), st.integers(0, 2**31 - 1))
+def test_shift_pixels_moves_content_and_fills_zeros(dy, dx, seed):
+    x = torch.rand(2, 1, 5, 6, generator=torch.Generator().manual_seed(seed)) + 1  # no zeros
+    moved = shift_pixels(x, dy, dx)
+    for i in range(5):
+        for j in range(6):
+            si, sj = i - dy, j - dx  # the source pixel of (i, j)
+            inside = 0 <= si < 5 and 0 <= sj < 6
+            expected = x[..., si, sj] if inside else torch.zeros(2, 1)
+            assert torch.equal(moved[..., i, j], expected), (i, j)
+
+
+def test_shift_pixels_agrees_with_the_affine_resampler_and_checks_its_input():
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    zero = torch.zeros(3, dtype=torch.float64)
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1), (2, -1)):
+        theta = affine_matrix(zero, zero + dx, zero + dy, 8, 8)
+        # whole-pixel moves make bilinear weights 0 or 1 up to ~1e-14 (see above)
+        torch.testing.assert_close(shift_pixels(x, dy, dx), shift_rotate(x, theta),
+                                   atol=1e-12, rtol=0)
+    assert torch.equal(shift_pixels(x, 0, 0), x)
+    assert not shift_pixels(x, 8, 0).any()
+    with pytest.raises(ValueError, match="whole-pixel int moves"):
+        shift_pixels(x, 0.5, 0)
