@@ -1,11 +1,16 @@
 """DQN pieces: the replay buffer, the target with terminal flags, the Huber loss, seeding."""
 
+import inspect
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
+from aibook.device import seed_for
 from aibook.rl import dqn
 
 
@@ -105,7 +110,65 @@ def test_training_with_the_same_seed_repeats_exactly():
     assert h3["losses"] != h1["losses"]
 
 
-def test_evaluate_returns_one_return_per_episode():
+class AngleController(nn.Module):
+    """A fixed policy: push right when theta + omega > 0 (no learning). It keeps the pole up
+    for hundreds of steps, so its episodes end both ways: pole down, and the 500-step cut."""
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # (B, 4) -> (B, 2)
+        s = obs[:, 2] + obs[:, 3]
+        return torch.stack([-s, s], dim=1)
+
+
+def test_vectorised_evaluate_matches_one_env_at_a_time():
+    episodes, seed = 6, 7
+    returns = dqn.evaluate(AngleController(), episodes=episodes, seed=seed)
+    # The same start states, read from the vector env, replayed one by one in a plain env.
+    starts = gym.make_vec("CartPole-v1", num_envs=episodes)
+    starts.reset(seed=seed_for(seed))
+    expected = []
+    for i in range(episodes):
+        env = gym.make("CartPole-v1")
+        env.reset(seed=0)
+        env.unwrapped.state = starts.unwrapped.state[:, i].copy()  # float64, as in the vector env
+        obs, G, done = np.array(env.unwrapped.state, dtype=np.float32), 0.0, False
+        while not done:
+            with torch.no_grad():
+                action = int(AngleController()(torch.as_tensor(obs).unsqueeze(0)).argmax())
+            obs, r, terminated, truncated, _ = env.step(action)
+            G, done = G + r, terminated or truncated
+        expected.append(G)
+    # Same physics in float64 on both sides; returns are step counts, so they must be equal.
+    np.testing.assert_array_equal(returns, expected)
+    assert returns.max() == 500 and returns.min() < 500  # both kinds of episode end occurred
+
+
+def test_evaluate_repeats_with_its_seed_and_checks_its_input():
     q = dqn.QNetwork(4, 2, hidden=8)
-    returns = dqn.evaluate(q, episodes=3, seed=0)
-    assert returns.shape == (3,) and np.all((returns >= 1) & (returns <= 500))
+    a, b = dqn.evaluate(q, episodes=3, seed=0), dqn.evaluate(q, episodes=3, seed=0)
+    assert a.shape == (3,) and np.array_equal(a, b) and np.all((a >= 1) & (a <= 500))
+    with pytest.raises(ValueError, match="expected episodes >= 1, got 0"):
+        dqn.evaluate(q, episodes=0)
+
+
+def test_training_stops_at_the_first_greedy_check_that_passes():
+    # Every CartPole episode lasts at least a few steps, so a threshold of 5 passes at the first
+    # check: after eval_frequency env steps (the first multiple past learning_starts).
+    cfg = dqn.DQNConfig(total_timesteps=3_000, learning_starts=200, eval_frequency=500,
+                        stop_return=5.0, hidden=16, progress=False)
+    _, h = dqn.train(cfg)
+    assert h["env_steps"] == 500 and len(h["checks"]) == 1
+    assert h["checks"][0][0] == 500 and h["checks"][0][1] >= 5.0
+
+
+def test_training_runs_its_whole_budget_when_no_check_passes():
+    cfg = dqn.DQNConfig(total_timesteps=2_000, learning_starts=200, eval_frequency=500,
+                        eval_episodes=2, stop_return=1_000.0, hidden=16, progress=False)
+    _, h = dqn.train(cfg)  # a return of 1000 is impossible (episodes are cut at 500)
+    assert h["env_steps"] == 2_000 and [step for step, _ in h["checks"]] == [500, 1000, 1500, 2000]
+    _, h = dqn.train(dqn.DQNConfig(**{**cfg.__dict__, "stop_return": None}))
+    assert h["env_steps"] == 2_000 and h["checks"] == []
+
+
+def test_the_stopping_checks_never_play_the_test_episodes():
+    test_seed = inspect.signature(dqn.evaluate).parameters["seed"].default
+    assert dqn.DQNConfig().eval_seed != test_seed

@@ -91,14 +91,15 @@ def policy_iteration(P: np.ndarray, R: np.ndarray, cfg: DPConfig | None = None
                      ) -> tuple[np.ndarray, np.ndarray, int]:
     """Evaluate pi exactly, act greedily on Q^pi, repeat until pi is stable.
 
-    Starts from the all-zeros policy, or from value iteration's answer to 3 sweeps
-    when gamma = 1 (an arbitrary policy may never end an episode). -> (V, pi, iterations).
+    Starts from the all-zeros policy, or, when gamma = 1, from the greedy policy after one
+    sweep of value iteration (an arbitrary policy may never end an episode, and then the
+    linear system is singular). -> (V, pi, iterations).
     """
     cfg = cfg or DPConfig()
     S, A = R.shape
     pi = np.zeros(S, dtype=int)
     if cfg.gamma >= 1.0:  # a policy that never terminates makes the linear system singular
-        pi = value_iteration(P, R, DPConfig(cfg.gamma, theta=np.inf))[1]
+        pi = value_iteration(P, R, DPConfig(cfg.gamma, theta=np.inf))[1]  # stops after 1 sweep
     for it in range(1, cfg.max_iterations + 1):
         V = policy_evaluation(P, R, pi, cfg.gamma)
         Q = q_from_v(P, R, V, cfg.gamma)

@@ -38,6 +38,7 @@ def to_move(board: Board) -> int:
     return 1 if sum(board) == 0 else -1
 
 
+@cache  # only 5478 boards are reachable; searches ask about the same ones again and again
 def winner(board: Board) -> int | None:
     """+1 or -1 for a win, 0 for a draw (full board), None while the game goes on."""
     for i, j, k in LINES:
