@@ -3,7 +3,7 @@
 The package ships the weights but says little about where they came from, so
 `load()` first checks the safetensors file against the sha256 published with
 sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face Hub.
-Used by chapter 5 (fine-tuning) and chapter 6 (compression).
+Used by the fine-tuning and the compression chapters.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Cite the aggregated corpus as `parry2016empythy` and the labelling source as Cro
 `min_confidence`, removes duplicates (also retweets and copies that differ only in
 mentions, links or case) and tweets whose copies disagree, and draws class-balanced
 train/val/test sets of distinct items. The test set depends only on `seed`,
-`min_confidence` and `n_test`, so chapter 6 can measure on exactly the items chapter 5 did.
+`min_confidence` and `n_test`, so the compression chapter can measure on exactly the items
+the fine-tuning chapter did.
 
     >>> from aibook import sentiment
     >>> data = sentiment.load(seed=0)

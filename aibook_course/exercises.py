@@ -1,11 +1,11 @@
 """Regenerate the graded exercises from their masters, reproducibly.
 
-`python -m aibook_course exercises build [NN_topic ...]` runs `otter assign` on every master
-`exercises/masters/NN_topic.ipynb` (or the named ones) and writes
+`python -m aibook_course exercises build [topic ...]` runs `otter assign` on every master
+`exercises/masters/topic.ipynb` (or the named ones) and writes
 
-- `exercises/NN_topic.ipynb`: the student notebook (committed), and
-- `exercises/autograder/NN_topic-autograder.zip`: otter's grading zip with the hidden tests,
-  plus `NN_topic-solution.ipynb` (the student notebook with the solutions), both git-ignored.
+- `exercises/topic.ipynb`: the student notebook (committed), and
+- `exercises/autograder/topic-autograder.zip`: otter's grading zip with the hidden tests,
+  plus `topic-solution.ipynb` (the student notebook with the solutions), both git-ignored.
 
 Two things make the output byte-for-byte reproducible: the tests are exception-based (their
 source is copied from the master, not expected outputs recorded by executing it), and this
@@ -17,7 +17,7 @@ embedded in the cell itself, written to a temporary folder when the cell runs, s
 `grader.check("q1")` works in Colab, where the kernel cannot read the notebook file and there
 is no `tests/` folder (otter issues #630 and #901).
 
-`python -m aibook_course exercises check [NN_topic ...]` builds into a temporary folder and
+`python -m aibook_course exercises check [topic ...]` builds into a temporary folder and
 grades the solution notebook (must score full marks) and the untouched student notebook (must
 score 0).
 """
@@ -48,14 +48,14 @@ class Built:
     """What `build` wrote for one master."""
 
     name: str
-    student: Path  # NN_topic.ipynb: no solutions, public tests only
-    solution: Path  # NN_topic-solution.ipynb: the student notebook with the solutions filled in
-    autograder: Path  # NN_topic-autograder.zip: all tests, for `otter run` / `aibook grade`
+    student: Path  # topic.ipynb: no solutions, public tests only
+    solution: Path  # topic-solution.ipynb: the student notebook with the solutions filled in
+    autograder: Path  # topic-autograder.zip: all tests, for `otter run` / `aibook grade`
 
 
 def masters(names: list[str] | None = None) -> list[Path]:
     """The master notebooks, sorted (all of them, or those whose stem is in `names`)."""
-    found = sorted(MASTERS.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(MASTERS.glob("*.ipynb"))
     if not names:
         return found
     by_name = {p.stem: p for p in found}
@@ -227,10 +227,10 @@ def check(names: list[str] | None = None, timeout: float = 300) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m aibook_course exercises {build,check} [NN_topic ...]`."""
+    """`python -m aibook_course exercises {build,check} [topic ...]`."""
     parser = argparse.ArgumentParser(prog="python -m aibook_course exercises")
     parser.add_argument("action", choices=["build", "check"])
-    parser.add_argument("names", nargs="*", help="master stems such as 01_backprop (default: all)")
+    parser.add_argument("names", nargs="*", help="master stems such as backprop (default: all)")
     args = parser.parse_args(argv)
     try:
         if args.action == "build":

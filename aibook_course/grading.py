@@ -1,6 +1,6 @@
 """Grade a folder of submissions into a gradebook CSV with `otter run`, one at a time, safely.
 
-    python -m aibook_course grade SUBMISSIONS --autograder 01_backprop --out gradebook.csv \
+    python -m aibook_course grade SUBMISSIONS --autograder backprop --out gradebook.csv \
         --timeout 120
 
 Each submission (a notebook, or the zip `grader.export()` makes) is graded by `otter run` in
@@ -236,7 +236,7 @@ def write_gradebook(rows: list[Row], out: Path | str) -> Path:
 
 
 def resolve_autograder(spec: str) -> Path:
-    """A zip path, or a chapter name such as 01_backprop (-> exercises/autograder/...zip)."""
+    """A zip path, or a chapter name such as backprop (-> exercises/autograder/...zip)."""
     path = Path(spec)
     if path.suffix == ".zip":
         if not path.is_file():
@@ -250,11 +250,11 @@ def resolve_autograder(spec: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m aibook_course grade SUBMISSIONS --autograder NN_topic --out gradebook.csv`."""
+    """`python -m aibook_course grade SUBMISSIONS --autograder topic --out gradebook.csv`."""
     parser = argparse.ArgumentParser(prog="python -m aibook_course grade")
     parser.add_argument("submissions", help="folder of .ipynb / .zip submissions")
     parser.add_argument("--autograder", "-a", required=True,
-                        help="otter autograder zip, or a chapter name such as 01_backprop")
+                        help="otter autograder zip, or a chapter name such as backprop")
     parser.add_argument("--out", "-o", default="gradebook.csv")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")

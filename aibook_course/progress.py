@@ -22,18 +22,21 @@ from aibook_course.paths import EXERCISES, tool_env
 MARKER = "AIBOOK_PROGRESS="
 # The cell appended to the student's notebook: it calls `report` below in the student's kernel,
 # which imports this package through tool_env()'s PYTHONPATH.
-REPORT_CELL = "from aibook_course.progress import report\nreport(grader, PUBLIC_TESTS)"
+REPORT_CELL = "from aibook_course.progress import report\nreport(grader, PUBLIC_TESTS, globals())"
 
 
-def report(grader, public_tests: dict) -> None:
-    """In the student's kernel: print MARKER and {question: passes its public tests}."""
+def report(grader, public_tests: dict, answers: dict) -> None:
+    """In the student's kernel: print MARKER and {question: passes its public tests}.
+
+    answers: the notebook's globals(), where the tests look for the student's functions
+    (otter would otherwise look in this module's globals, the caller of `check`)."""
     def natural(s: str) -> list:
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
     passed = {}
     for q in sorted(public_tests, key=natural):
         try:
-            passed[q] = bool(grader.check(q).passed_all)
+            passed[q] = bool(grader.check(q, global_env=answers).passed_all)
         except Exception:  # a student's broken answer is a fail, not a crash of the report
             passed[q] = False
     print(MARKER + json.dumps(passed))
@@ -92,11 +95,13 @@ def check_notebook(path: Path, timeout: float = 600) -> ChapterProgress:
 
 
 def progress(folder: Path | str | None = None) -> list[ChapterProgress]:
-    """Check every `NN_topic.ipynb` exercise notebook in `folder` (default: exercises/)."""
+    """Check every exercise notebook (one that otter built: it names its assignment) in
+    `folder` (default: exercises/); other notebooks there are left alone."""
     folder = Path(folder) if folder else EXERCISES
     if not folder.is_dir():
         raise NotADirectoryError(f"expected a folder of exercise notebooks, got {folder}")
-    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = [p for p in sorted(folder.glob("*.ipynb"))
+                 if nbformat.read(p, as_version=4).metadata.get("otter", {}).get("assignment_name")]
     return [check_notebook(p) for p in notebooks]
 
 
@@ -119,7 +124,7 @@ def main(folder: str | None = None) -> int:
     """Print the progress table; exit code 0 (it is a report, not a check)."""
     results = progress(folder)
     if not results:
-        print(f"no exercise notebooks (NN_topic.ipynb) in {folder or 'exercises/'}")
+        print(f"no exercise notebooks in {folder or 'exercises/'}")
         return 0
     print(render(results))
     return 0

@@ -1,4 +1,4 @@
-"""Chapter 2's timing claims about im2col, measured and checked on the machine at hand.
+"""The CNN chapter's timing claims about im2col, measured and checked on the machine at hand.
 
     python -m benchmarks.im2col            # prints the medians, then checks the claims
 

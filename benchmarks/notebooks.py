@@ -38,7 +38,7 @@ def run_notebook(path: Path) -> tuple[float, float]:
 
 
 def measure(repeats: int = 5, build_site: bool = False) -> dict:
-    chapters = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    chapters = sorted((ROOT / "chapters").glob("*.ipynb"))
     rows = {}
     for path in chapters:
         runs = [run_notebook(path) for _ in range(repeats)]

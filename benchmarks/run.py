@@ -1,7 +1,7 @@
 """Run every benchmark and write benchmarks/results.json and benchmarks/results.md.
 
     python benchmarks/run.py                 # engines, convolution, MiniLM int8 (~3 min)
-    python benchmarks/run.py --notebooks 5   # also each chapter 5 times (~1 h on 2 cores)
+    python benchmarks/run.py --notebooks 5   # also every chapter, 5 times each (~1 h on 2 cores)
 
 Every timing is a median of >= 5 runs after a warm-up; each comparison alternates its
 contenders in one process (benchmarks/common.py). The book's Results page shows
@@ -30,9 +30,9 @@ from benchmarks import im2col, minilm_int8, notebooks  # noqa: E402
 from benchmarks.common import compare, machine  # noqa: E402
 
 # ---- settings (as in the chapters) --------------------------------------------------------
-MLP_SIZES = [64, 128, 10]  # chapter 1's digits MLP
+MLP_SIZES = [64, 128, 10]  # the backpropagation chapter's digits MLP
 BATCH = 128  # rows of digits per training step
-SCALAR_SIZES = [2, 16, 16, 1]  # chapter 1's moons MLP, small enough for scalar Values
+SCALAR_SIZES = [2, 16, 16, 1]  # backprop chapter's moons MLP, small enough for Values
 SCALAR_BATCH = 32
 REPEATS = 7
 
@@ -101,28 +101,29 @@ def records(args: argparse.Namespace) -> list[dict]:
         print(f"{chapter} · {name}: {value:.4g} {unit}  {goal}", flush=True)
 
     t = one_thread(ch1_tensor_vs_torch)(args.repeats)
-    add("01_backprop", f"Tensor engine / PyTorch, one training step of MLP {MLP_SIZES} "
+    add("backprop", f"Tensor engine / PyTorch, one training step of MLP {MLP_SIZES} "
         f"on {BATCH} digits, one thread each", t["tensor"]["ratio_to_torch"], "×", "goal ≤ 2×")
-    add("01_backprop", "PyTorch training step", t["torch"]["median_s"] * 1e3, "ms")
+    add("backprop", "PyTorch training step", t["torch"]["median_s"] * 1e3, "ms")
     t = ch1_value_vs_tensor(args.repeats)
-    add("01_backprop", f"Value engine / Tensor engine, forward+backward of MLP {SCALAR_SIZES} "
+    add("backprop", f"Value engine / Tensor engine, forward+backward of MLP {SCALAR_SIZES} "
         f"on {SCALAR_BATCH} points", t["value"]["ratio_to_tensor"], "×")
     c = im2col.measure(args.repeats)  # one thread each; benchmarks/im2col.py checks the claims
-    add("02_cnn", f"im2col / F.conv2d, forward+backward, x {im2col.X_SHAPE}, W {im2col.W_SHAPE}, "
-        "one thread each", c["ratio"], "×", "chapter 2: > 1×")
-    add("02_cnn", "F.conv2d forward+backward", c["conv2d_s"] * 1e3, "ms")
-    add("02_cnn", "im2col + col2im copies / the three matrix products, same layer",
-        c["copies_over_gemms"], "×", "chapter 2: > 1×")
+    add("cnn", f"im2col / F.conv2d, forward+backward, x {im2col.X_SHAPE}, W {im2col.W_SHAPE}, "
+        "one thread each", c["ratio"], "×", "the chapter: > 1×")
+    add("cnn", "F.conv2d forward+backward", c["conv2d_s"] * 1e3, "ms")
+    add("cnn", "im2col + col2im copies / the three matrix products, same layer",
+        c["copies_over_gemms"], "×", "the chapter: > 1×")
     m = minilm_int8.measure(args.repeats)
-    for recipe, label in (("plain", "every Linear int8"), ("careful", "chapter 6's careful int8")):
-        add("06_compression", f"MiniLM fp32 / int8 state size, {label}", m[f"{recipe}_size_ratio"],
+    recipes = (("plain", "every Linear int8"), ("careful", "the chapter's careful int8"))
+    for recipe, label in recipes:
+        add("compression", f"MiniLM fp32 / int8 state size, {label}", m[f"{recipe}_size_ratio"],
             "×", "goal ≥ 1.5×")
         for batch in (1, 32):
-            add("06_compression", f"MiniLM int8 speed-up over fp32, batch {batch}, {label}",
+            add("compression", f"MiniLM int8 speed-up over fp32, batch {batch}, {label}",
                 m[f"{recipe}_batch{batch}_speedup"], "×", "goal ≥ 1.5×" if batch == 32 else "")
-        add("06_compression", f"MiniLM int8 vs fp32 embeddings of 200 tweets, mean cosine, {label}",
+        add("compression", f"MiniLM int8 vs fp32 embeddings of 200 tweets, mean cosine, {label}",
             m[f"{recipe}_mean_cosine"], "", "goal ≥ 0.97")
-        add("06_compression", f"same, lowest cosine, {label}", m[f"{recipe}_min_cosine"])
+        add("compression", f"same, lowest cosine, {label}", m[f"{recipe}_min_cosine"])
     if args.notebooks:
         nb = notebooks.measure(args.notebooks, build_site=args.site)
         for name, row in nb["chapters"].items():

@@ -1,4 +1,4 @@
-"""Chapter 6: quantization, pruning, distillation and measurement, checked against PyTorch."""
+"""The compression chapter: quantization, pruning, distillation and sizes, against PyTorch."""
 
 import copy
 import io

@@ -22,7 +22,7 @@ import pytest
 from aibook_course import exercises, grading
 
 ROOT = Path(__file__).resolve().parent.parent
-# AIBOOK_EXERCISES=02_cnn,03_rl limits the run to those masters (authors checking theirs).
+# AIBOOK_EXERCISES=cnn,rl limits the run to those masters (authors checking theirs).
 ONLY = [n for n in os.environ.get("AIBOOK_EXERCISES", "").split(",") if n]
 MASTERS = exercises.masters(ONLY or None)
 NAMES = [m.stem for m in MASTERS]

@@ -15,7 +15,7 @@ import yaml
 from aibook_course.paths import toc_docs
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 ALL_NOTEBOOKS = sorted(p for p in ROOT.rglob("*.ipynb")
                        if not {"_build", ".venv", ".ipynb_checkpoints"} & set(p.parts))
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())

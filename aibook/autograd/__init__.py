@@ -1,4 +1,4 @@
-"""Chapter 1, "Backpropagation from scratch": two autograd engines and what trains with them.
+"""The chapter "Backpropagation from scratch": two autograd engines and what trains with them.
 
 - `scalar.Value`: micrograd-style scalar autograd (and `ScalarMLP` built from it);
 - `tensor.Tensor`, `tensor.no_grad`: the same on numpy arrays, with broadcasting;

@@ -1,4 +1,4 @@
-"""Chapter 6: make a trained network smaller and faster, and measure what it costs.
+"""The compression chapter: make a trained network smaller and faster, and measure what it costs.
 
 - `aibook.compress.prune`: magnitude pruning (global, unstructured, iterated with fine-tuning)
   with `torch.nn.utils.prune`, and structured pruning of hidden units that shrinks the layers.

@@ -1,4 +1,4 @@
-"""Chapter 5: fine-tuning and transfer learning.
+"""The fine-tuning chapter: fine-tuning and transfer learning.
 
 - `params`: freeze, the trainable-parameter summary peft prints, learning-rate warmup;
 - `lora`: the LoRA layer from scratch, wrapping a model's Linear layers, adapters;

@@ -1,4 +1,4 @@
-"""Chapter 4: generative adversarial networks, built piece by piece.
+"""The GAN chapter: generative adversarial networks, built piece by piece.
 
 - `aibook.gan.losses`: the minimax game's losses, D*, the gradient penalty.
 - `aibook.gan.ring`: the 8-Gaussian ring and the VEEGAN/PacGAN mode metrics.

@@ -1,4 +1,4 @@
-"""Chapter 3, reinforcement learning: one readable file per algorithm family.
+"""The reinforcement-learning chapter: one readable file per algorithm family.
 
 - `aibook.rl.envs`: `make(env_id)`, gymnasium.make with clear errors;
 - `aibook.rl.dp`: value iteration, policy iteration, exact policy evaluation, finite horizons;

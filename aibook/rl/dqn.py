@@ -152,7 +152,8 @@ def torch_threads(n: int | None):
     """Run the block with n torch CPU threads (None: leave as is), then restore the count.
 
     Each op on a (128, 64) batch lasts microseconds, so splitting it between threads only adds
-    synchronisation (chapter 3 measures the ratio on the machine that runs it).
+    synchronisation (the reinforcement-learning chapter measures the ratio on the machine that
+    runs it).
     """
     before = torch.get_num_threads()
     if n is not None:

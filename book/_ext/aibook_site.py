@@ -35,7 +35,7 @@ INTRO, RESULTS = "book/intro", "book/results"
 GALLERY_MARKER = "<!-- aibook:chapter-gallery -->"
 BENCHMARKS_MARKER = "<!-- aibook:benchmarks -->"
 COVER_TAG = "tag_aibook-cover"  # a chapter may tag the cell whose figure should be its cover
-CHAPTER_RE = re.compile(r"^chapters/(\d\d)_\w+$")
+CHAPTER_RE = re.compile(r"^chapters/[\w-]+$")
 BIB_KEY_RE = re.compile(r"@\s*(\w+)\s*\{\s*([^,\s]+)\s*,")
 
 

@@ -1,7 +1,7 @@
 """Convolution from scratch: im2col, conv2d and max-pool with an explicit backward, in numpy.
 
-Chapter 2 builds these, checks them against `torch.nn.functional`, trains a tiny conv net
-with them, then switches to a LeNet-style `nn.Module` for 8x8 digits.
+The convolutional-network chapter builds these, checks them against `torch.nn.functional`,
+trains a tiny conv net with them, then switches to a LeNet-style `nn.Module` for 8x8 digits.
 
 Notation (as in the text): x (N, C, H, W) input, W (F, C, kh, kw) filters, b (F,) biases,
 s the stride, p the padding; the output is (N, F, OH, OW) with OH = (H + 2p - kh) // s + 1.

@@ -1,4 +1,4 @@
-"""aibook.mnist: the IDX parser reads what we write and rejects broken files. No network."""
+"""aibook.cnn.mnist: the IDX parser reads what we write and rejects broken files. No network."""
 
 import gzip
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aibook import mnist
-from aibook.mnist import IDXError, load_mnist, mnist_available, parse_idx, read_idx, write_idx
+from aibook.cnn import mnist
+from aibook.cnn.mnist import IDXError, load_mnist, mnist_available, parse_idx, read_idx, write_idx
 
 
 def _handmade_idx() -> bytes:

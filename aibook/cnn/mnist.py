@@ -119,7 +119,7 @@ def load_mnist(root: str | Path, split: str = "train") -> tuple[torch.Tensor, to
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
             raise FileNotFoundError(f"load_mnist: {candidates[0]} not found; download the files "
-                                    f"once with aibook.mnist.download_mnist({str(root)!r})")
+                                    f"once with aibook.cnn.mnist.download_mnist({str(root)!r})")
         arrays.append(read_idx(path))
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
