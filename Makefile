@@ -49,7 +49,7 @@ exercises: setup
 	$(BIN)/python -m aibook_course exercises build
 
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 doctor: setup
 	$(BIN)/python -m aibook doctor

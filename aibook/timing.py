@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
 import torch
+from threadpoolctl import threadpool_limits
 
 
 @contextmanager
@@ -34,6 +35,13 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """numpy's BLAS and torch each on one thread: a like-for-like race between them."""
+    with torch_threads(1), threadpool_limits(1):
+        yield
 
 
 def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 2, repeats: int = 7,

@@ -16,19 +16,13 @@ Every timing is a median over alternating rounds after a warm-up (benchmarks/com
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python benchmarks/im2col.py` from the root imports the package
-
-from aibook import cnn  # noqa: E402
-from benchmarks.common import compare  # noqa: E402
+from aibook import cnn
+from aibook.timing import single_thread
+from benchmarks.common import compare
 
 X_SHAPE = (64, 6, 12, 12)  # (N, C, H, W): LeNet's second convolution on a batch of 64
 W_SHAPE = (16, 6, 5, 5)  # (F, C, kh, kw)
@@ -62,18 +56,13 @@ def measure(repeats: int = 7) -> dict[str, float]:
             t.grad = None
         F.conv2d(xt, Wt, bt).backward(doutt)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):  # numpy's BLAS on one thread too: like for like
-            race = compare({"conv2d": theirs, "ours": ours}, repeats=repeats)
-            parts = compare({"im2col": lambda: cnn.im2col(x, kh, kw),
-                             "forward_gemm": lambda: cols @ Wrow.T,
-                             "backward_gemms": lambda: (G.T @ cols, G @ Wrow),
-                             "col2im": lambda: cnn.col2im(dcols, x.shape, kh, kw)},
-                            repeats=repeats)
-    finally:
-        torch.set_num_threads(threads)
+    with single_thread():  # numpy's BLAS and torch each on one thread: like for like
+        race = compare({"conv2d": theirs, "ours": ours}, repeats=repeats)
+        parts = compare({"im2col": lambda: cnn.im2col(x, kh, kw),
+                         "forward_gemm": lambda: cols @ Wrow.T,
+                         "backward_gemms": lambda: (G.T @ cols, G @ Wrow),
+                         "col2im": lambda: cnn.col2im(dcols, x.shape, kh, kw)},
+                        repeats=repeats)
     result = {"ours_s": race["ours"]["median_s"], "conv2d_s": race["conv2d"]["median_s"],
               "ratio": race["ours"]["ratio_to_conv2d"]}
     result.update({f"{k}_s": v["median_s"] for k, v in parts.items()})

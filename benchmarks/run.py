@@ -1,7 +1,7 @@
 """Run every benchmark and write benchmarks/results.json and benchmarks/results.md.
 
-    python benchmarks/run.py                 # engines, convolution, MiniLM int8 (~3 min)
-    python benchmarks/run.py --notebooks 5   # also every chapter, 5 times each (~1 h on 2 cores)
+    python -m benchmarks.run                 # engines, convolution, MiniLM int8 (~3 min)
+    python -m benchmarks.run --notebooks 5   # also every chapter, 5 times each (~1 h on 2 cores)
 
 Every timing is a median of >= 5 runs after a warm-up; each comparison alternates its
 contenders in one process (benchmarks/common.py). The book's Results page shows
@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
+
+from aibook import autograd as ag
+from aibook import data
+from aibook.timing import single_thread
+from benchmarks import im2col, minilm_int8, notebooks
+from benchmarks.common import compare, machine
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` from the root imports the package
-
-from aibook import autograd as ag  # noqa: E402
-from aibook import data  # noqa: E402
-from benchmarks import im2col, minilm_int8, notebooks  # noqa: E402
-from benchmarks.common import compare, machine  # noqa: E402
 
 # ---- settings (as in the chapters) --------------------------------------------------------
 MLP_SIZES = [64, 128, 10]  # the backpropagation chapter's digits MLP
@@ -79,19 +77,6 @@ def ch1_value_vs_tensor(repeats: int) -> dict:
     return compare({"tensor": tensor_step, "value": value_step}, repeats=repeats)
 
 
-def one_thread(fn):
-    """Run fn with numpy's BLAS and torch each on one thread: a like-for-like comparison."""
-    def wrapped(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with threadpool_limits(1):
-                return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-    return wrapped
-
-
 def records(args: argparse.Namespace) -> list[dict]:
     rows: list[dict] = []
 
@@ -100,7 +85,8 @@ def records(args: argparse.Namespace) -> list[dict]:
                      "anchor": goal})
         print(f"{chapter} · {name}: {value:.4g} {unit}  {goal}", flush=True)
 
-    t = one_thread(ch1_tensor_vs_torch)(args.repeats)
+    with single_thread():  # numpy's BLAS and torch each on one thread: like for like
+        t = ch1_tensor_vs_torch(args.repeats)
     add("backprop", f"Tensor engine / PyTorch, one training step of MLP {MLP_SIZES} "
         f"on {BATCH} digits, one thread each", t["tensor"]["ratio_to_torch"], "×", "goal ≤ 2×")
     add("backprop", "PyTorch training step", t["torch"]["median_s"] * 1e3, "ms")

@@ -25,11 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from aibook.data import Split, digits
+from aibook.cnn import Augmented
+from aibook.data import Split, digits, loader
 from aibook.device import seed_for
 from aibook.finetune.lora import add_lora
 from aibook.finetune.params import freeze
-from aibook.train import accuracy
+from aibook.train import accuracy, fit
 
 METHODS = ("scratch", "probe", "lora", "full", "lpft")
 N_ORIENTATIONS = 8  # 4 rotations by 90 degrees, of the image and of its mirror image
@@ -145,10 +146,6 @@ def pretrain(source: Split, cfg: TransferConfig | None = None, seed: int = 0) ->
     cfg.orient: 40 classes (digit x orientation, see `orientations`), else the 5 digits.
     Only source.X_train and source.y_train are used.
     """
-    from aibook.cnn import Augmented
-    from aibook.data import loader
-    from aibook.train import fit
-
     cfg = cfg or TransferConfig()
     X, y = source.X_train, source.y_train
     if cfg.orient:

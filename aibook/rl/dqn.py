@@ -13,7 +13,6 @@ Training stops early once the greedy policy reaches `stop_return` on separate ch
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -24,6 +23,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aibook.device import seed_for
+from aibook.rl.envs import make
+from aibook.timing import torch_threads
 
 
 @dataclass
@@ -147,23 +148,6 @@ def adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with n torch CPU threads (None: leave as is), then restore the count.
-
-    Each op on a (128, 64) batch lasts microseconds, so splitting it between threads only adds
-    synchronisation (the reinforcement-learning chapter measures the ratio on the machine that
-    runs it).
-    """
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train(cfg: DQNConfig | None = None, env: gym.Env | None = None
           ) -> tuple[QNetwork, dict]:
     """Train a DQN agent. -> (q_network, history) where history holds "episode_returns",
@@ -177,8 +161,6 @@ def train(cfg: DQNConfig | None = None, env: gym.Env | None = None
 
 def _train(cfg: DQNConfig, env: gym.Env | None) -> tuple[QNetwork, dict]:
     if env is None:
-        from aibook.rl.envs import make
-
         env = make(cfg.env_id)
     run_seed = seed_for(cfg.seed)
     torch.manual_seed(run_seed)
