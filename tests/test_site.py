@@ -23,6 +23,8 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -271,6 +273,18 @@ class PageProbe:
         self.page.close()
 
 
+@contextmanager
+def probed(context, url: str, color_scheme: str = "light") -> Iterator[PageProbe]:
+    """Open `url` in a PageProbe; after the block, nothing may have gone wrong while the page
+    loaded and ran (failed loads, console and page errors); the page is closed either way."""
+    probe = PageProbe(context, url, color_scheme)
+    try:
+        yield probe
+        assert not probe.problems, "\n".join(probe.problems)
+    finally:
+        probe.close()
+
+
 def _wait_for_mathjax(page) -> None:
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
                            timeout=30_000)
@@ -293,9 +307,8 @@ def _launch_links(page) -> dict[str, str]:
 
 @pytest.mark.parametrize("doc", PAGES)
 def test_page_renders_offline(browser, server, doc):
-    probe = PageProbe(browser, f"{server}/{doc}.html")
-    page = probe.page
-    try:
+    with probed(browser, f"{server}/{doc}.html") as probe:
+        page = probe.page
         n_math = page.locator("span.math, div.math").count()
         if n_math:
             _wait_for_mathjax(page)
@@ -335,16 +348,12 @@ def test_page_renders_offline(browser, server, doc):
             assert any(h.endswith(f"_sources/{nb}") for h in downloads), downloads
 
         _screenshot(page, doc, "light")
-        assert not probe.problems, "\n".join(probe.problems)
-    finally:
-        probe.close()
 
 
 @pytest.mark.parametrize("doc", PAGES)
 def test_page_dark_mode(browser, server, doc):
-    probe = PageProbe(browser, f"{server}/{doc}.html", color_scheme="dark")
-    page = probe.page
-    try:
+    with probed(browser, f"{server}/{doc}.html", color_scheme="dark") as probe:
+        page = probe.page
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
         # Dark background, light text: the theme's colours took effect.
         lum = page.evaluate("""() => {
@@ -360,31 +369,23 @@ def test_page_dark_mode(browser, server, doc):
         if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
             page.wait_for_selector(VISIBLE_WIDGET, timeout=30_000)
         _screenshot(page, doc, "dark")
-        assert not probe.problems, "\n".join(probe.problems)
-    finally:
-        probe.close()
 
 
 def test_landing_page_shows_a_figure_and_a_time_for_each_chapter(browser, server):
-    probe = PageProbe(browser, f"{server}/{TOC['root']}.html")
-    try:
+    with probed(browser, f"{server}/{TOC['root']}.html") as probe:
         cards = probe.page.locator(".aibook-gallery .sd-card")
         assert cards.count() == len(CHAPTERS)
         for i in range(cards.count()):
             card = cards.nth(i)
             assert card.locator("img.sd-card-img-top").count() == 1, card.inner_text()
             assert re.search(r"executed in \d+ s", card.inner_text()), card.inner_text()
-        assert not probe.problems, "\n".join(probe.problems)
-    finally:
-        probe.close()
 
 
 def test_results_page_pastes_every_glued_number(browser, server):
     source = (ROOT / "book" / "results.md").read_text(encoding="utf-8")
     roles = re.findall(r"\{glue:text\}`([^`]+)`", source)
     assert len(roles) >= 20, "the Results page pastes each chapter's headline numbers"
-    probe = PageProbe(browser, f"{server}/book/results.html")
-    try:
+    with probed(browser, f"{server}/book/results.html") as probe:
         pasted = probe.page.locator("article span.pasted-text").all_inner_texts()
         # A glue key that a chapter no longer makes is a build warning (the build uses -W);
         # here every role must have become a number on the page.
@@ -393,19 +394,12 @@ def test_results_page_pastes_every_glued_number(browser, server):
         text = probe.page.locator("article").inner_text()
         assert "Published anchor" in text and "Benchmark" in text
         _screenshot(probe.page, "book/results", "light")
-        assert not probe.problems, "\n".join(probe.problems)
-    finally:
-        probe.close()
 
 
 def test_search_works_offline(browser, server):
-    probe = PageProbe(browser, f"{server}/search.html?q=gradient")
-    try:
+    with probed(browser, f"{server}/search.html?q=gradient") as probe:
         probe.page.wait_for_selector("#search-results ul.search li", timeout=30_000)
         assert probe.page.locator("#search-results ul.search li").count() >= 1
-        assert not probe.problems, "\n".join(probe.problems)
-    finally:
-        probe.close()
 
 
 def test_screenshots_were_saved():
