@@ -45,7 +45,7 @@ ALLOWED = [
 ]
 CITED = re.compile(r"\{cite(?::[pt])?\}`")
 PROCESS_WORDS = re.compile(
-    r"\b(?:the issue|this issue|as asked|the bar|reviewer|the review)\b", re.I)
+    r"\b(?:the issue|this issue|as asked|the bar|reviewer|the review)(?:\b|'s)", re.I)
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,8 @@ def lint_notebook(path: Path, *, prose: bool = True, code: bool = True) -> list[
             found += process_words(source, where)
             if prose:
                 found += typed_numbers(source, where)
-        elif cell["cell_type"] == "code" and code:
-            found += weak_asserts(source, where, caps)
+        elif cell["cell_type"] == "code":
+            found += process_words(source, where)  # comments and printed text speak too
+            if code:
+                found += weak_asserts(source, where, caps)
     return found

@@ -66,6 +66,7 @@ PLANTED_CODE = {
     "timing variable": "moons_time = run()\nassert moons_acc >= 0.97 and moons_time < 161\n",
     "tautology": "assert model(x).sum() == model(x).sum()\n",
     "compared with itself": "assert np.allclose(acc_a, acc_a)\n",
+    "process word": "assert gap >= 0.5  # the issue's bar\n",
 }
 
 
