@@ -32,6 +32,11 @@ def problems(root: Path, slug: str) -> list[str]:
         return [f"{slug}: chapters/{slug}.ipynb is missing"]
     if re.search(r"\d", slug):
         out.append(f"{slug}: a chapter is named by its topic, not a number")
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    numbered = [line for c in cells if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if re.match(r"#+ \d", line)]
+    out += [f"{slug}: heading {h!r} types a number; _toc.yml numbers the chapters"
+            for h in numbered]
     meta = _meta(notebook).get("aibook", {})
     module = meta.get("module", "")
     if not module:

@@ -51,6 +51,7 @@ def test_planted_violations_are_each_caught(copy_of_repo):
     nb = json.loads((root / "chapters" / f"{slug}.ipynb").read_text())
     module = nb["metadata"]["aibook"]["module"]
     nb["metadata"]["aibook"]["glossary"].append("Not a term")
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["## 2.1 Numbered"]})
     (root / "chapters" / f"{slug}.ipynb").write_text(json.dumps(nb))
     readme = root / "README.md"
     readme.write_text(readme.read_text().replace(f"`{module}`", "`elsewhere`"))
@@ -58,7 +59,8 @@ def test_planted_violations_are_each_caught(copy_of_repo):
     for expected in (f"book/references/{slug}.bib is missing",
                      f"exercises/masters/{slug}.ipynb is missing",
                      "glossary term 'Not a term' is missing",
-                     f"README.md has no table row naming `{module}`"):
+                     f"README.md has no table row naming `{module}`",
+                     "heading '## 2.1 Numbered' types a number"):
         assert expected in found, found
 
 
