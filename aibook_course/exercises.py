@@ -17,6 +17,10 @@ embedded in the cell itself, written to a temporary folder when the cell runs, s
 `grader.check("q1")` works in Colab, where the kernel cannot read the notebook file and there
 is no `tests/` folder (otter issues #630 and #901).
 
+`--masters DIR` builds from a private folder of masters instead (a course's own solutions and
+hidden tests): the student notebooks go to DIR/.. and the autograder zips to DIR/../autograder,
+the same layout as here, so that `grade --masters DIR` finds them.
+
 `python -m aibook_course exercises check [topic ...]` builds into a temporary folder and
 grades the solution notebook (must score full marks) and the untouched student notebook (must
 score 0).
@@ -35,12 +39,12 @@ from pathlib import Path
 
 import nbformat
 
+from aibook_course.cells import KERNELSPEC, grader_cell_source
 from aibook_course.grading import grade_submission
-from aibook_course.paths import EXERCISES, MASTERS, tool_env
+from aibook_course.paths import EXERCISES, MASTERS, exercises_of, tool_env
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no build timestamp
 EXECUTABLE_IN_ZIP = {"run_autograder", "setup.sh"}
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,13 @@ class Built:
     autograder: Path  # topic-autograder.zip: all tests, for `otter run` / `aibook grade`
 
 
-def masters(names: list[str] | None = None) -> list[Path]:
-    """The master notebooks, sorted (all of them, or those whose stem is in `names`)."""
-    found = sorted(MASTERS.glob("*.ipynb"))
+def masters(names: list[str] | None = None, folder: Path | None = None) -> list[Path]:
+    """The master notebooks in `folder` (default: exercises/masters), sorted: all of them, or
+    those whose stem is in `names`."""
+    folder = MASTERS if folder is None else Path(folder)
+    if not folder.is_dir():
+        raise SystemExit(f"expected a folder of master notebooks, got {folder}")
+    found = sorted(folder.glob("*.ipynb"))
     if not names:
         return found
     by_name = {p.stem: p for p in found}
@@ -63,38 +71,6 @@ def masters(names: list[str] | None = None) -> list[Path]:
     if missing:
         raise SystemExit(f"no master named {missing}; expected one of {sorted(by_name)}")
     return [by_name[n] for n in names]
-
-
-def grader_cell_source(name: str, public_tests: dict[str, str]) -> str:
-    """The code of the grader cell: `grader = otter.Notebook(...)` over embedded public tests.
-
-    `public_tests` maps a question name to the source of its otter test file.
-    """
-    lines = [
-        '# Instant feedback: grader.check("q1") runs the public tests embedded below.',
-        "# The hidden tests run only when your work is graded. The tests live in this cell,",
-        "# not in a tests/ folder, so that checking works in Colab too. Don't edit this cell.",
-        "import os, tempfile",
-        "import otter",
-        "",
-        "PUBLIC_TESTS = {",
-    ]
-    for question, source in public_tests.items():
-        if "'''" in source or source.endswith("\\"):
-            lines.append(f"    {question!r}: {source!r},")
-        else:
-            lines.append(f"    {question!r}: r'''{source}''',")
-    lines += [
-        "}",
-        "_tests_dir = tempfile.mkdtemp(prefix='otter_tests_')",
-        "for _question, _source in PUBLIC_TESTS.items():",
-        "    with open(os.path.join(_tests_dir, _question + '.py'), 'w') as _f:",
-        "        _f.write(_source)",
-        f"_notebook = {name + '.ipynb'!r}  # absent in Colab: checks work there, export doesn't",
-        "grader = otter.Notebook(_notebook if os.path.exists(_notebook) else None,",
-        "                        tests_dir=_tests_dir)",
-    ]
-    return "\n".join(lines)
 
 
 COLAB_EXPORT_NOTE = (
@@ -198,21 +174,24 @@ def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900) -> Buil
     return built
 
 
-def build_all(names: list[str] | None = None, out_dir: Path = EXERCISES) -> list[Built]:
-    """Build every master (or the named ones) into `out_dir`, printing one line each."""
+def build_all(names: list[str] | None = None, out_dir: Path = EXERCISES,
+              masters_dir: Path | None = None) -> list[Built]:
+    """Build every master (or the named ones) of `masters_dir` (default: exercises/masters)
+    into `out_dir`, printing one line each."""
     done = []
-    for master in masters(names):
+    for master in masters(names, masters_dir):
         built = build(master, out_dir)
         print(f"built {built.student}  (+ {built.autograder})")
         done.append(built)
     return done
 
 
-def check(names: list[str] | None = None, timeout: float = 300) -> int:
+def check(names: list[str] | None = None, timeout: float = 300,
+          masters_dir: Path | None = None) -> int:
     """Build into a temporary folder; the solutions must score full marks, the stubs 0."""
     problems = 0
     with tempfile.TemporaryDirectory(prefix="exercises_check_") as tmp:
-        for built in build_all(names, Path(tmp)):
+        for built in build_all(names, Path(tmp), masters_dir):
             for label, notebook, want_full in (("solutions", built.solution, True),
                                                ("student stub", built.student, False)):
                 row = grade_submission(notebook, built.autograder, timeout=timeout)
@@ -231,12 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aibook_course exercises")
     parser.add_argument("action", choices=["build", "check"])
     parser.add_argument("names", nargs="*", help="master stems such as backprop (default: all)")
+    parser.add_argument("--masters", type=Path, default=None,
+                        help="a private folder of masters (default: exercises/masters); the "
+                             "student notebooks go to its parent folder and the autograder "
+                             "zips to ../autograder, as in this repository")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write (default: exercises/, or the --masters folder's "
+                             "parent)")
     args = parser.parse_args(argv)
+    out = args.out or (exercises_of(args.masters) if args.masters else EXERCISES)
     try:
         if args.action == "build":
-            build_all(args.names)
+            build_all(args.names, out, args.masters)
             return 0
-        return check(args.names)
+        return check(args.names, masters_dir=args.masters)
     except (RuntimeError, TimeoutError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

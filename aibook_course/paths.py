@@ -39,3 +39,24 @@ def toc_docs(toc: Path = TOC) -> list[str]:
         return []
 
     return walk(yaml.safe_load(toc.read_text(encoding="utf-8")))
+
+
+def autograders_of(masters: Path) -> Path:
+    """Where `exercises build --masters DIR` writes autograder zips: DIR/../autograder, the
+    same layout as this repository's exercises/masters and exercises/autograder."""
+    return Path(masters).resolve().parent / "autograder"
+
+
+def exercises_of(masters: Path) -> Path:
+    """Where `exercises build --masters DIR` writes student notebooks: DIR/.. (as here)."""
+    return Path(masters).resolve().parent
+
+
+def find_exercises(cwd: Path | None = None) -> Path | None:
+    """The folder of exercise notebooks to use when none is named: ./exercises, else this
+    checkout's exercises/ (absent in a non-editable install), else None."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    for folder in (cwd / "exercises", EXERCISES):
+        if folder.is_dir():
+            return folder
+    return None

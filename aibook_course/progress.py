@@ -1,9 +1,10 @@
 """`python -m aibook_course progress [folder]`: your exercises, question by question, pass or fail.
 
-It runs each exercise notebook in `folder` (default: `exercises/`) from top to bottom in a
-fresh kernel, exactly as you saved it, then runs every question's *public* tests (the ones
-`grader.check` uses) and prints a table and an overall percentage. Hidden tests run only when
-an instructor grades your work, so a pass here is necessary, not sufficient.
+It runs each exercise notebook in `folder` (default: `./exercises`, else the checkout's
+`exercises/`) from top to bottom in a fresh kernel, exactly as you saved it, then runs every
+question's *public* tests (the ones `grader.check` uses) and prints a table and an overall
+percentage. Hidden tests run only when an instructor grades your work, so a pass here is
+necessary, not sufficient.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from aibook_course.paths import EXERCISES, tool_env
+from aibook_course.paths import find_exercises, tool_env
 
 MARKER = "AIBOOK_PROGRESS="
 # The cell appended to the student's notebook: it calls `report` below in the student's kernel,
@@ -96,8 +98,19 @@ def check_notebook(path: Path, timeout: float = 600) -> ChapterProgress:
 
 def progress(folder: Path | str | None = None) -> list[ChapterProgress]:
     """Check every exercise notebook (one that otter built: it names its assignment) in
-    `folder` (default: exercises/); other notebooks there are left alone."""
-    folder = Path(folder) if folder else EXERCISES
+    `folder`; other notebooks there are left alone.
+
+    With no folder: ./exercises, else the checkout's exercises/ (a pip-installed package has
+    none, so then say how to name the folder)."""
+    if not folder:
+        found = find_exercises()
+        if found is None:
+            raise FileNotFoundError(
+                f"expected an exercises/ folder in {Path.cwd()}, found none: run this from the "
+                "folder that holds it, or name the folder of your exercise notebooks: "
+                "python -m aibook_course progress path/to/folder")
+        folder = found
+    folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"expected a folder of exercise notebooks, got {folder}")
     notebooks = [p for p in sorted(folder.glob("*.ipynb"))
@@ -121,8 +134,13 @@ def render(results: list[ChapterProgress]) -> str:
 
 
 def main(folder: str | None = None) -> int:
-    """Print the progress table; exit code 0 (it is a report, not a check)."""
-    results = progress(folder)
+    """Print the progress table; exit code 0 (it is a report, not a check), 2 when there is
+    no folder to report on."""
+    try:
+        results = progress(folder)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if not results:
         print(f"no exercise notebooks in {folder or 'exercises/'}")
         return 0

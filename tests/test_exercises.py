@@ -305,7 +305,7 @@ def test_gradebook_csv_has_one_row_per_submission_and_one_column_per_question(ba
     table = list(csv.DictReader(out.open()))
     questions = list(rows["zz_control_solutions.ipynb"].max_scores)
     assert list(table[0]) == ["submission", *questions, "total", "possible", "status",
-                              "seconds", "reason"]
+                              "seconds", "reason", "instructor_reason", "flags"]
     assert {r["submission"] for r in table} >= set(expect)
     for r in table:
         assert float(r["total"]) == pytest.approx(sum(float(r[q]) for q in questions))
