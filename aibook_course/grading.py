@@ -232,6 +232,12 @@ def _tail(path: Path, chars: int = 4000) -> str:
         return f.read().decode("utf-8", errors="replace")
 
 
+def _kernel_never_started(log: Path) -> bool:
+    """Whether otter's log says the kernel died before it answered kernel_info, that is
+    before the first cell of the submission could run."""
+    return log.exists() and "before replying to kernel_info" in _tail(log)
+
+
 def _error_line(text: str) -> str:
     """The most telling line of otter's or a traceback's output."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -364,10 +370,16 @@ def grade_submission(path: Path | str, autograder: Path | str | Autograder,
         return _zero(label, possible, "rejected", why_not)
     if data is None:
         data = path.read_bytes()
-    with tempfile.TemporaryDirectory(prefix="aibook_grade_") as tmp:
-        work = Path(tmp)
-        os.chmod(work, 0o700)
-        row = _grade_in(work, data, path.suffix, ag, label, timeout, memory_mb, file_mb)
+    for attempt in range(2):
+        with tempfile.TemporaryDirectory(prefix="aibook_grade_") as tmp:
+            work = Path(tmp)
+            os.chmod(work, 0o700)
+            row = _grade_in(work, data, path.suffix, ag, label, timeout, memory_mb, file_mb)
+            # A kernel that dies before its first reply ran none of the student's code (a
+            # port taken by another kernel between choosing and binding it, on a busy
+            # machine): grade once more in a fresh folder rather than give an error row.
+            if attempt or not _kernel_never_started(work / "otter.log"):
+                break
     row.seconds = round(time.monotonic() - start, 1)
     return row
 

@@ -396,3 +396,15 @@ def test_build_and_grade_from_a_private_masters_folder(tmp_path):
         grading.resolve_autograder("nothing", masters=private)
     with pytest.raises(SystemExit, match="expected a folder of master notebooks"):
         exercises.masters(folder=tmp_path / "missing")
+
+
+def test_only_a_kernel_that_never_answered_is_graded_again(tmp_path):
+    """A kernel that died before kernel_info ran no student code, so grading runs again; one
+    that died later (os._exit in a cell) is the submission's doing and is not retried."""
+    log = tmp_path / "otter.log"
+    log.write_text("Traceback (most recent call last):\n"
+                   "RuntimeError: Kernel died before replying to kernel_info\n")
+    assert grading._kernel_never_started(log)
+    log.write_text("nbclient.exceptions.DeadKernelError: Kernel died\n")
+    assert not grading._kernel_never_started(log)
+    assert not grading._kernel_never_started(tmp_path / "missing.log")
