@@ -448,6 +448,12 @@ def _grade_in(work: Path, data: bytes, suffix: str, ag: Autograder, label: str,
                       f"{memory_mb} MB?): " + reason)
         row = _zero(label, possible, "error", f"otter could not grade it: {reason}"[:1000])
     row.flags = flags
+    changes_otter = [f for f in flags if "otter" in f]
+    if changes_otter:  # a failure with no error text: say what most likely broke the tests
+        cause = f"the notebook changes otter itself ({changes_otter[0]}), which breaks its tests"
+        row.reason, row.instructor_reason = (
+            re.sub(r"\btests? failed\b(?=$| \|)", lambda m: f"{m.group(0)}: {cause}", text)
+            for text in (row.reason, row.instructor_reason))
     errors_file = agdir / "results" / "cell_errors.json"
     errors = json.loads(errors_file.read_text()) if errors_file.exists() else []
     limits = []

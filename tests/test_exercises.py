@@ -136,6 +136,19 @@ def make_bad_submissions(solution: Path, student: Path, dest: Path, other: Path 
                            for f in funcs)
     write("exception_in_answer.ipynb", nb, "graded", {q_raise: "zero", "others": "full"})
 
+    # The library answers: the package's own object, or a wrapper that runs library code.
+    nb = nbformat.from_dict(json.loads(json.dumps(sol)))
+    if name.endswith("backprop"):  # chapter 1's q3 is the package's aibook.autograd unbroadcast
+        q_lib = "q3"
+        nb.cells[_answer_index(nb, q_lib)].source += \
+            "\n\nfrom aibook.autograd.tensor import unbroadcast\n"
+    else:
+        q_lib = q_raise
+        nb.cells[_answer_index(nb, q_lib)].source += "".join(
+            f"\n\n_{f} = {f}\n\ndef {f}(*args, **kwargs):\n    from aibook.device import seed_for"
+            f"\n    seed_for(0)\n    return _{f}(*args, **kwargs)\n" for f in funcs)
+    write("library_answer.ipynb", nb, "graded", {q_lib: "zero", "others": "full"})
+
     write("infinite_loop.ipynb", _with_cell(sol, after_first, "while True:\n    pass"),
           "timeout", "zero")
     write("sys_exit.ipynb", _with_cell(sol, after_first, "import sys\nsys.exit()"),
@@ -272,7 +285,8 @@ def test_untouched_student_notebook_scores_zero_on_every_question(batch, name):
 BAD = ["01_exported.zip", "syntax_error.ipynb", "exception_in_answer.ipynb",
        "infinite_loop.ipynb", "sys_exit.ipynb", "os_exit.ipynb", "print_100mb.ipynb",
        "edited_tests.ipynb", "deleted_tests.ipynb", "empty.ipynb", "other_chapter.ipynb",
-       "notes.txt", "broken.ipynb", "zz_control_solutions.ipynb", "zz_control_untouched.ipynb"]
+       "notes.txt", "broken.ipynb", "library_answer.ipynb", "zz_control_solutions.ipynb",
+       "zz_control_untouched.ipynb"]
 
 
 @pytest.mark.slow
@@ -380,6 +394,26 @@ def test_hidden_tests_check_more_than_the_public_ones(name):
         assert public and hidden, f"{name} {q}: needs a public and a hidden test"
         assert sum(t.count("assert") for t in hidden) >= 1
         assert len("".join(hidden)) > len("".join(public)) * 0.8, f"{name} {q}: hidden tests thin"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_test_checks_that_the_answer_is_the_students_own_code(name):
+    """Each function a test receives from the student's notebook is wrapped by own_work."""
+    cells = _cells(ROOT / "exercises" / "masters" / f"{name}.ipynb")
+    answers = set()
+    for cell in cells:
+        if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
+            tree = ast.parse(re.sub(r"^\s*# (BEGIN|END) SOLUTION.*$", "", cell.source, flags=re.M))
+            answers |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert answers, f"{name}: no answer functions found"
+    tests = [c.source for c in cells if "BEGIN TEST CONFIG" in c.source]
+    for source in tests:
+        head = re.search(r"^def (test_\w+)\((.*)\):", source, flags=re.M)
+        assert head, source[:200]
+        for arg in (a.strip() for a in head.group(2).split(",")):
+            if arg in answers:
+                assert re.search(rf"^    {arg} = own_work\({arg}, ", source, flags=re.M), \
+                    f"{name} {head.group(1)}: wrap {arg} with own_work"
 
 
 # ---------------------------------------------------------------- the student notebook
@@ -490,3 +524,15 @@ def test_command_line_dispatches_exercise_subcommands(capsys):
     # the library's command line says where the course tooling went
     assert library_main(["grade", "submissions/"]) == 2
     assert "python -m aibook_course grade submissions/" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_answer_that_raises_shows_the_students_own_line(batch):
+    row = batch[0]["exception_in_answer.ipynb"]
+    assert "raise RuntimeError('oops')" in row.reason, row.reason  # not only the test's line
+
+
+@pytest.mark.slow
+def test_the_library_s_own_answer_is_named_in_the_reason(batch):
+    row = batch[0]["library_answer.ipynb"]
+    assert "aibook" in row.reason and "your own" in row.reason, row.reason

@@ -215,6 +215,11 @@ def _patched(self, *args, **kwargs):
 _tf.GradingResults.__init__ = _patched
 """
 
+BREAK_OTTER = """\
+import otter.test_files.exception_test as _et
+_et.ExceptionTestFile._generate_error_message = lambda self, excp, context=0: ""
+"""
+
 CHEATS = """\
 import inspect, sys
 np.allclose = lambda *args, **kwargs: True
@@ -248,6 +253,7 @@ def cheat_batch(built, tmp_path_factory):
     sol, stub = _read(built.solution), _read(built.student)
     nbformat.write(_plant(stub, PATCH_RESULTS), folder / "patch_results.ipynb")
     nbformat.write(_plant(stub, CHEATS), folder / "cheats.ipynb")
+    nbformat.write(_plant(stub, BREAK_OTTER), folder / "break_otter.ipynb")
     nbformat.write(_plant(stub, REWRITE_TESTS), folder / "rewrite_tests.ipynb")
     nb = _copy(sol)
     nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
@@ -275,6 +281,13 @@ def test_rewriting_the_tests_folder_is_marked_tampered_and_flagged(cheat_batch):
     assert row.status == "tampered", row.instructor_reason
     assert "submission/tests/q1.py changed" in row.instructor_reason
     assert any("tests folder" in f for f in row.flags), row.flags
+
+
+def test_a_failure_caused_by_patching_otter_names_the_cause(cheat_batch):
+    row = cheat_batch[0]["break_otter.ipynb"]
+    assert row.total == 0, row.scores
+    assert "changes otter itself (imports otter.test_files.exception_test)" in row.reason, \
+        row.reason
 
 
 def test_in_kernel_cheats_are_flagged(cheat_batch):
