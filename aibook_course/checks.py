@@ -36,7 +36,7 @@ def own_work(fn: Callable[..., Any], forbid: Iterable[str] = ("aibook",),
     if not callable(fn):
         raise AssertionError(f"{question or 'the answer'}: expected a function, got "
                              f"{type(fn).__name__}")
-    name = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+    name = getattr(fn, "__name__", repr(fn))
     where = getattr(fn, "__module__", None)
     if _forbidden(where, prefixes):
         raise AssertionError(f"{question or name}: `{name}` is {where}.{name} from the library; "
@@ -52,7 +52,9 @@ def own_work(fn: Callable[..., Any], forbid: Iterable[str] = ("aibook",),
             if event == "call":
                 module = frame.f_globals.get("__name__")
                 if _forbidden(module, prefixes):
-                    seen.append(f"{module}.{frame.f_code.co_name}")
+                    what = frame.f_code.co_name
+                    seen.append(f"the import of {module}" if what == "<module>"
+                                else f"{module}.{what}")
             elif event == "c_call":
                 module = getattr(arg, "__module__", None)
                 if _forbidden(module, prefixes):
@@ -63,7 +65,7 @@ def own_work(fn: Callable[..., Any], forbid: Iterable[str] = ("aibook",),
         try:
             result = fn(*args, **kwargs)
         except Exception as err:
-            _point_at_your_line(err, fn, getattr(fn, "__name__", name))
+            _point_at_your_line(err, fn, name)
             raise
         finally:
             still_ours = sys.getprofile() is hook
@@ -73,8 +75,8 @@ def own_work(fn: Callable[..., Any], forbid: Iterable[str] = ("aibook",),
                                  "checks it is your own work")
         if seen:
             banned = ", ".join(f"`{p}`" for p in prefixes)
-            raise AssertionError(f"{question or name}: your `{name}` calls {seen[0]}; build it "
-                                 f"yourself, without {banned}")
+            raise AssertionError(f"{question or name}: your `{name}` runs library code "
+                                 f"({seen[0]}); write your own, without {banned}")
         return result
 
     return watched

@@ -42,7 +42,8 @@ def test_a_wrapper_around_the_library_is_caught_when_it_runs():
         return library_unbroadcast(grad, shape)
 
     checked = own_work(unbroadcast, question="q3")
-    with pytest.raises(AssertionError, match=r"calls aibook\.autograd\.tensor\.unbroadcast"):
+    with pytest.raises(AssertionError, match=r"q3: your `unbroadcast` runs library code "
+                                             r"\(aibook\.autograd\.tensor\.unbroadcast\)"):
         checked(G, (3, 1))
 
 
@@ -51,7 +52,7 @@ def test_forbidden_c_functions_are_caught_and_allowed_ones_are_not():
         w = torch.ones(1, 1, 2, 2, dtype=torch.float64)
         return torch.nn.functional.conv2d(torch.as_tensor(x), w).numpy()
 
-    with pytest.raises(AssertionError, match=r"calls torch"):
+    with pytest.raises(AssertionError, match=r"your `conv_with_torch` runs library code \(torch\."):
         own_work(conv_with_torch, forbid=("aibook", "torch"))(np.ones((1, 1, 3, 3)))
     assert own_work(conv_with_torch, forbid=("aibook",))(np.ones((1, 1, 3, 3))).shape == \
         (1, 1, 2, 2)
