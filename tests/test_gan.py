@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+import scipy.linalg
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -30,6 +32,13 @@ from aibook.gan import (
     train_digits_gan,
     train_ring_gan,
     train_ring_gans,
+)
+from aibook.gan.metrics import (
+    class_balance,
+    class_mean_baseline,
+    feature_frechet_distance,
+    frechet_distance,
+    psd_sqrt,
 )
 from aibook.timing import torch_threads
 
@@ -392,3 +401,99 @@ def test_nearest_neighbour_distances_match_brute_force():
     assert (self_nn > 0).all()
     with pytest.raises(ValueError, match="features"):
         nearest_neighbour_distances(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+# ---------------------------------------------------------------- sample-quality metrics
+def random_spd(rng: np.random.Generator, d: int) -> np.ndarray:
+    A = rng.normal(size=(d, d))
+    return A @ A.T + 0.1 * np.eye(d)  # eigenvalues >= 0.1: well conditioned
+
+
+def test_psd_sqrt_squares_back_and_matches_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    C = random_spd(rng, 6)
+    R = psd_sqrt(C)
+    # float64 eigendecomposition of a matrix with condition number < 1e3: errors of a few
+    # hundred EPS64 relative to ||C||; 1e-10 leaves ample room.
+    np.testing.assert_allclose(R @ R, C, atol=1e-10 * np.abs(C).max())
+    np.testing.assert_allclose(R, scipy.linalg.sqrtm(C).real, atol=1e-10 * np.abs(C).max())
+    np.testing.assert_allclose(R, R.T, atol=0)
+
+
+def test_frechet_distance_closed_forms():
+    mu_1, mu_2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.0])
+    C = random_spd(np.random.default_rng(1), 3)
+    # equal covariances: the trace terms cancel, only ||mu_1 - mu_2||^2 = 1 + 0 + 4 = 5 remains
+    assert frechet_distance(mu_1, C, mu_2, C) == pytest.approx(5.0, abs=1e-9)
+    # diagonal covariances: sum_i (sqrt(a_i) - sqrt(b_i))^2 + ||mu_1 - mu_2||^2
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 9.0])
+    expected = 5.0 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()  # 5 + 1 + 1 + 0 = 7
+    assert frechet_distance(mu_1, np.diag(a), mu_2, np.diag(b)) == pytest.approx(expected,
+                                                                                  abs=1e-9)
+    assert frechet_distance(mu_1, C, mu_1, C) == pytest.approx(0.0, abs=1e-9)
+
+
+@given(seed=seeds, d=st.integers(1, 8))
+@settings(max_examples=25, deadline=None)
+def test_frechet_distance_matches_the_scipy_sqrtm_formula(seed, d):
+    rng = np.random.default_rng(seed)
+    mu_1, mu_2 = rng.normal(size=d), rng.normal(size=d)
+    C_1, C_2 = random_spd(rng, d), random_spd(rng, d)
+    # The usual FID code: tr(C_1 + C_2 - 2 sqrtm(C_1 C_2)), a general (non-symmetric) root.
+    reference = (((mu_1 - mu_2) ** 2).sum() + np.trace(C_1 + C_2)
+                 - 2 * np.trace(scipy.linalg.sqrtm(C_1 @ C_2).real))
+    ours = frechet_distance(mu_1, C_1, mu_2, C_2)
+    # both in float64 on matrices of size <= 8 with entries O(d): 1e-8 relative to the traces
+    assert ours == pytest.approx(reference, abs=1e-8 * (np.trace(C_1) + np.trace(C_2)))
+    assert ours == pytest.approx(frechet_distance(mu_2, C_2, mu_1, C_1),
+                                 abs=1e-8 * (np.trace(C_1) + np.trace(C_2)))  # symmetric
+
+
+def test_feature_frechet_distance_recovers_known_gaussians():
+    rng = np.random.default_rng(2)
+    n, shift = 20_000, np.array([1.0, 0.0])
+    F_1 = rng.normal(size=(n, 2))  # N(0, I)
+    F_2 = shift + 2.0 * rng.normal(size=(n, 2))  # N(shift, 4 I)
+    expected = 1.0 + 2 * (1.0 - 2.0) ** 2  # ||shift||^2 + sum_i (1 - 2)^2 = 3
+    # sampling error of means and covariances at n = 20,000: standard errors about
+    # 2 / sqrt(n) = 0.014 per entry; 0.1 is several standard errors of the sum.
+    assert feature_frechet_distance(F_1, F_2) == pytest.approx(expected, abs=0.1)
+    same = feature_frechet_distance(F_1[: n // 2], F_1[n // 2:])
+    assert 0 <= same < 0.01  # two halves of one sample: only the finite-n bias remains
+
+
+def test_frechet_distance_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="covariances"):
+        frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="features"):
+        feature_frechet_distance(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="square"):
+        psd_sqrt(np.zeros((2, 3)))
+
+
+def test_class_balance_matches_scipy_chisquare_and_counts():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    balance = class_balance(labels, 4)
+    np.testing.assert_array_equal(balance.counts, [50, 30, 20, 0])
+    assert balance.min_share == 0.0
+    # by hand: expected 25 each; (25^2 + 5^2 + 5^2 + 25^2) / 25 = 52
+    assert balance.chi2 == pytest.approx(52.0, rel=1e-12)
+    assert balance.p_value == pytest.approx(scipy.stats.chi2.sf(52.0, 3), rel=1e-9)
+    uniform = class_balance(np.repeat(np.arange(10), 7), 10)
+    assert uniform.min_share == pytest.approx(0.1) and uniform.chi2 == 0 and uniform.p_value == 1
+    with pytest.raises(ValueError, match="integers"):
+        class_balance(np.array([0, 1, 4]), 4)
+
+
+def test_class_mean_baseline_draws_each_class_around_its_mean():
+    X = torch.tensor([[0.2, 0.8]] * 50 + [[0.9, 0.1]] * 50) + 0.05 * torch.randn(
+        100, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0] * 50 + [1] * 50)
+    out = class_mean_baseline(X.clamp(0, 1), y, 4000, generator=torch.Generator().manual_seed(1))
+    assert out.shape == (4000, 2) and out.min() >= 0 and out.max() <= 1
+    near_first = (out - torch.tensor([0.2, 0.8])).norm(dim=1) < 0.3
+    # each of 4000 draws picks a class with probability 1/2: the share lies within 0.5 +- 0.05
+    # (6 standard deviations of a binomial share at n = 4000)
+    assert abs(near_first.float().mean().item() - 0.5) < 0.05
+    with pytest.raises(ValueError, match="n must be"):
+        class_mean_baseline(X, y, 0)

@@ -34,6 +34,30 @@ def test_a_modified_weights_file_is_rejected(tmp_path):
         minilm.verify(folder)
 
 
+def test_config_and_tokenizer_files_match_their_checksums():
+    digests = minilm.verify_files()
+    assert digests == minilm.FILE_SHA256
+    assert {"config.json", "tokenizer.json", "vocab.txt", minilm.WEIGHTS_FILE} <= set(digests)
+
+
+def test_a_modified_tokenizer_or_missing_config_is_rejected(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    small = {name: digest for name, digest in minilm.FILE_SHA256.items()
+             if name != minilm.WEIGHTS_FILE}  # skip copying 90 MB: the weights have their test
+    for name in small:
+        shutil.copy(minilm.model_dir() / name, folder / name)
+    assert minilm.verify_files(folder, small) == small
+    vocab = folder / "vocab.txt"
+    vocab.write_text(vocab.read_text(encoding="utf-8").replace("[UNK]", "[UNX]", 1),
+                     encoding="utf-8")
+    with pytest.raises(ValueError, match="vocab.txt .* failed the checksum: expected sha256 07ec"):
+        minilm.verify_files(folder, small)
+    (folder / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="expected a file at .*config.json"):
+        minilm.verify_files(folder, {"config.json": small["config.json"]})
+
+
 def test_mean_pool_ignores_padding():
     h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
     mask = torch.tensor([[1, 1, 0]])

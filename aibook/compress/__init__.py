@@ -4,6 +4,8 @@
   with `torch.nn.utils.prune`, and structured pruning of hidden units that shrinks the layers.
 - `aibook.compress.quantize`: affine and symmetric integer quantization from scratch,
   per tensor and per channel, for any bit width from 2 to 16.
+- `aibook.compress.gemm`: the int8 matrix product from scratch (int8 weights, uint8
+  activations, int32 accumulation, requantization), as torch.ao's quantized Linear runs it.
 - `aibook.compress.int8`: the careful int8 recipe for a transformer encoder (one outlier-fed
   Linear kept in float, per-channel weights, an 8-bit embedding table).
 - `aibook.compress.distill`: the knowledge-distillation loss of Hinton et al. (2015), a
@@ -19,6 +21,15 @@ from aibook.compress.distill import (
     distillation_loss,
     gap_closed,
     with_teacher_logits,
+)
+from aibook.compress.gemm import (
+    dynamic_int8_forward,
+    dynamic_int8_linear,
+    int8_linear,
+    int8_weight,
+    int32_accumulate,
+    quantize_bias,
+    requantize,
 )
 from aibook.compress.int8 import careful_int8, input_peaks
 from aibook.compress.prune import (
@@ -48,15 +59,22 @@ __all__ = [
     "dequantize",
     "distill",
     "distillation_loss",
+    "dynamic_int8_forward",
+    "dynamic_int8_linear",
     "gap_closed",
     "global_magnitude_prune",
     "input_peaks",
+    "int8_linear",
+    "int8_weight",
+    "int32_accumulate",
     "make_permanent",
     "prunable",
     "qparams",
     "qrange",
     "quantize",
+    "quantize_bias",
     "quantize_tensor",
+    "requantize",
     "shrink_hidden_units",
     "sparsity",
     "with_teacher_logits",

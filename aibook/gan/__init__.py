@@ -3,6 +3,8 @@
 - `aibook.gan.losses`: the minimax game's losses, D*, the gradient penalty.
 - `aibook.gan.ring`: the 8-Gaussian ring and the VEEGAN/PacGAN mode metrics.
 - `aibook.gan.models`: MLPs for 2-D points (PacGAN packing, minibatch std) and a DCGAN for 8x8.
+- `aibook.gan.metrics`: a Fréchet distance between feature clouds, class balance, a
+  class-mean baseline generator.
 - `aibook.gan.train`: training loops, each with a `@dataclass` config at the top, and an EMA
   of the generator's weights.
 """
@@ -12,6 +14,12 @@ from aibook.gan.losses import (
     generator_loss,
     gradient_penalty,
     optimal_discriminator,
+)
+from aibook.gan.metrics import (
+    class_balance,
+    class_mean_baseline,
+    feature_frechet_distance,
+    frechet_distance,
 )
 from aibook.gan.models import (
     DigitsDiscriminator,
@@ -40,8 +48,12 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "RingGANConfig",
+    "class_balance",
+    "class_mean_baseline",
     "discriminator_loss",
     "ema_update",
+    "feature_frechet_distance",
+    "frechet_distance",
     "generator_loss",
     "gradient_penalty",
     "mode_metrics",
