@@ -16,9 +16,12 @@ Cite the aggregated corpus as `parry2016empythy` and the labelling source as Cro
 `load(seed)` keeps the positive and negative tweets whose panel agreed at least
 `min_confidence`, removes duplicates (also retweets and copies that differ only in
 mentions, links or case) and tweets whose copies disagree, and draws class-balanced
-train/val/test sets of distinct items. The test set depends only on `seed`,
-`min_confidence` and `n_test`, so the compression chapter can measure on exactly the items
-the fine-tuning chapter did.
+train/val/test sets of distinct items. Near-duplicates (word-Jaccard >= 0.8, e.g. the
+same complaint with one word changed) never sit in two splits: a val or train candidate
+that close to an item of an earlier split is skipped. `topic` names which of the six
+crowd jobs a tweet most likely came from (the CSV does not say), for balance tables.
+The test set depends only on `seed`, `min_confidence` and `n_test`, so the compression
+chapter can measure on exactly the items the fine-tuning chapter did.
 
     >>> from aibook import sentiment
     >>> data = sentiment.load(seed=0)
@@ -75,11 +78,15 @@ class TextSet:
 
 @dataclass
 class TextSplits:
-    """Disjoint train/val/test sets of distinct items."""
+    """Disjoint train/val/test sets of distinct items, no near-duplicates across them.
+
+    skipped: candidates for val or train left out as near-duplicates of an earlier split.
+    """
 
     train: TextSet
     val: TextSet
     test: TextSet
+    skipped: int = 0
 
     def __repr__(self) -> str:
         return (f"TextSplits(train={len(self.train)}, val={len(self.val)}, "
@@ -122,6 +129,54 @@ def item_key(text: str) -> str:
     text = re.sub(r"^rt\s+@\w+:?", " ", text.lower())
     text = re.sub(r"@\w+", " ", text)
     return re.sub(r"[^a-z0-9]+", "", text)
+
+
+def words(text: str) -> frozenset[str]:
+    """The set of words of a tweet, as `item_key` sees them (no RT/@mentions, lower case)."""
+    text = re.sub(r"^rt\s+@\w+:?", " ", text.lower())
+    return frozenset(re.findall(r"[a-z0-9]+", re.sub(r"@\w+", " ", text)))
+
+
+def near_duplicates(texts: list[str], reference: list[str], threshold: float = 0.8) -> np.ndarray:
+    """(N,) bool: does texts[i] have a reference text with word-Jaccard >= threshold?
+
+    Jaccard(A, B) = |A & B| / |A | B| over `words`. The intersections of all pairs come
+    from one sparse product of binary bag-of-words matrices (N, V) @ (V, M).
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if not 0 < threshold <= 1:
+        raise ValueError(f"near_duplicates: threshold must be in (0, 1], got {threshold}")
+    if not texts or not reference:
+        return np.zeros(len(texts), dtype=bool)
+    vec = CountVectorizer(analyzer=lambda t: sorted(words(t)), binary=True)
+    X = vec.fit_transform(list(texts) + list(reference))
+    A, B = X[:len(texts)], X[len(texts):]
+    inter = (A @ B.T).tocoo()                               # (N, M), nonzero where words shared
+    size_a, size_b = np.asarray(A.sum(1)).ravel(), np.asarray(B.sum(1)).ravel()
+    union = size_a[inter.row] + size_b[inter.col] - inter.data
+    close = inter.data >= threshold * np.maximum(union, 1)
+    out = np.zeros(len(texts), dtype=bool)
+    out[inter.row[close]] = True
+    return out
+
+
+# The six crowd jobs, recognised by their words; the first match wins.
+TOPICS = {
+    "airlines": r"@(united|americanair|usairways|southwestair|jetblue|virginamerica)\b"
+                r"|\b(flight|flights|airline|airlines|delayed)\b",
+    "self-driving cars": r"driverless|self[- ]driving|autonomous|google car",
+    "Deflategate": r"deflate|brady|patriots|\bnfl\b|goodell",
+    "Coachella": r"coachella",
+    "allergy drug": r"claritin|allerg",
+    "Apple": r"\bapple\b|@apple|iphone|\bipad|\bmac\b|\bitunes|\bios\b",
+}
+
+
+def topic(text: str) -> str:
+    """Which job a tweet most likely belongs to (see TOPICS), or 'other'."""
+    low = text.lower()
+    return next((name for name, pattern in TOPICS.items() if re.search(pattern, low)), "other")
 
 
 def read_corpus(path: Path | str | None = None) -> list[tuple[str, str, float]]:
@@ -179,14 +234,33 @@ def load(seed: int = 0, *, n_train: int = 2000, n_val: int = 400, n_test: int = 
                 f"but n_train + n_val + n_test needs {need} per class")
     shuffled = [[texts[i] for i in rng.permutation(len(texts))] for texts in per_class]
 
-    def take(start: int, n: int, split_seed: int) -> TextSet:
-        half = n // 2
-        rows = [(t, c) for c, texts in enumerate(shuffled) for t in texts[start:start + half]]
+    def as_set(rows: list[tuple[str, int]], split_seed: int) -> TextSet:
         order = np.random.default_rng([seed_for(seed), split_seed]).permutation(len(rows))
         return TextSet([rows[i][0] for i in order],
                        torch.tensor([rows[i][1] for i in order], dtype=torch.int64))
 
-    test = take(0, n_test, 2)
-    val = take(n_test // 2, n_val, 1)
-    train = take((n_test + n_val) // 2, n_train, 0)
-    return TextSplits(train, val, test)
+    # test first, then val, then train, so a larger n_train changes neither test nor val
+    half_test = n_test // 2
+    taken = [(t, c) for c, texts in enumerate(shuffled) for t in texts[:half_test]]
+    rest = [texts[half_test:] for texts in shuffled]
+    splits, skipped = [], 0
+    for n in (n_val, n_train):
+        earlier = [t for t, _ in taken]
+        rows = []
+        for c, texts in enumerate(rest):
+            close = near_duplicates(texts, earlier)
+            chosen, end = [], 0
+            while len(chosen) < n // 2 and end < len(texts):
+                if not close[end]:
+                    chosen.append(texts[end])
+                end += 1
+            if len(chosen) < n // 2:
+                raise ValueError(f"load: {CLASSES[c]} has {len(chosen)} items left after "
+                                 f"removing near-duplicates of earlier splits, need {n // 2}")
+            skipped += int(close[:end].sum())
+            rows += [(t, c) for t in chosen]
+            rest[c] = texts[end:]   # what val skipped is close to test: train may not have it
+        splits.append(rows)
+        taken += rows
+    test = as_set(taken[:2 * half_test], 2)
+    return TextSplits(as_set(splits[1], 0), as_set(splits[0], 1), test, skipped)

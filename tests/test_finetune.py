@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import math
 import shutil
 import zlib
 
@@ -223,9 +224,11 @@ def test_probe_on_cached_features_equals_training_through_frozen_features():
     # differs, and it does no arithmetic.
     with torch.no_grad():
         torch.testing.assert_close(fast(target.X_test), slow(target.X_test), rtol=0, atol=0)
-    # LP-FT with a zero fine-tuning rate is the probe, exactly: it starts from the probe
-    lpft = TR.adapt(pretrained, "lpft", X, y, dataclasses.replace(cfg, lr_full=0.0), seed=2)
-    with torch.no_grad():  # Adam with lr 0 adds exactly 0 to every weight
+    # LP-FT with a zero fine-tuning rate is the probe of its first stage, exactly: 20 probe
+    # steps, then 20 steps of Adam with lr 0, which add exactly 0 to every weight
+    lpft = TR.adapt(pretrained, "lpft", X, y, dataclasses.replace(
+        cfg, steps=40, lpft_probe_share=0.5, lr_lpft=0.0), seed=2)
+    with torch.no_grad():
         torch.testing.assert_close(lpft(target.X_test), fast(target.X_test), rtol=0, atol=0)
     moved = TR.adapt(pretrained, "lpft", X, y, cfg, seed=2)
     assert not torch.equal(moved.features.fc.weight, pretrained.features.fc.weight)
@@ -395,3 +398,120 @@ def test_predict_keeps_the_input_order_and_padding_does_not_matter():
     torch.testing.assert_close(together, alone, atol=BERT_TOL64, rtol=EPS32)
     with pytest.raises(TypeError, match="expected a list of strings"):
         T.predict(model, _Tok(), "a b")
+
+
+def test_every_method_gets_the_same_number_of_steps(monkeypatch):
+    _, target = TR.digit_tasks(0)
+    torch.manual_seed(seed_for(0))
+    pretrained = TR.SmallCNN(40, width=4, dim=16)
+    X, y = TR.k_shot(target.X_train, target.y_train, k=2)
+    steps = []
+    real = TR.train_steps
+
+    def counting(model, X, y, n, lr):  # records the budget, then trains for real
+        steps[-1] += n
+        return real(model, X, y, n, lr)
+
+    monkeypatch.setattr(TR, "train_steps", counting)
+    cfg = TR.TransferConfig(width=4, dim=16, steps=12, lpft_probe_share=0.4)
+    for method in TR.METHODS:
+        steps.append(0)
+        TR.adapt(pretrained, method, X, y, cfg)
+    assert steps == [12] * len(TR.METHODS)
+    with pytest.raises(ValueError, match=r"lpft_probe_share=1.0 of steps=12 gives 12 probe steps"):
+        TR.adapt(pretrained, "lpft", X, y, dataclasses.replace(cfg, lpft_probe_share=1.0))
+
+
+def _poisoned_test(split: Split) -> Split:
+    nan = torch.full_like(split.X_test, float("nan"))
+    return Split(split.X_train, split.y_train, split.X_val, split.y_val, nan, split.y_test)
+
+
+def test_learning_rates_are_chosen_on_validation_only():
+    _, target = TR.digit_tasks(0)
+    torch.manual_seed(seed_for(1))
+    pretrained = TR.SmallCNN(40, width=4, dim=16)
+    cfg = TR.TransferConfig(width=4, dim=16, steps=6)
+    kw = dict(ks=(2,), seeds=(100,), grid=(1e-3, 1e-1), methods=("probe", "full"),
+              progress=False)
+    chosen, table = TR.choose_lrs(pretrained, target, cfg, **kw)
+    again, table_nan = TR.choose_lrs(pretrained, _poisoned_test(target), cfg, **kw)
+    assert table == table_nan and chosen == again      # the test images play no part
+    for method in ("probe", "full"):
+        best = max(table[method].values())
+        want = min(lr for lr, a in table[method].items() if a == best)  # ties: the smaller
+        assert getattr(chosen, TR.LR_FIELD[method]) == want
+    assert chosen.lr_lora == cfg.lr_lora                # a method not in the search keeps its rate
+    val = TR.run_grid(pretrained, target, ks=(2,), seeds=(0,), methods=("probe",), cfg=cfg,
+                      on="val", progress=False)
+    assert val == TR.run_grid(pretrained, _poisoned_test(target), ks=(2,), seeds=(0,),
+                              methods=("probe",), cfg=cfg, on="val", progress=False)
+    with pytest.raises(ValueError, match="on must be 'val' or 'test', got 'train'"):
+        TR.run_grid(pretrained, target, on="train")
+
+
+def test_forgetting_is_measured_through_the_adapted_features_and_the_old_head():
+    source, target = TR.digit_tasks(0)
+    pretrained = TR.pretrain(source, TR.TransferConfig(width=4, dim=16, pretrain_epochs=2))
+    X, y = TR.k_shot(target.X_train, target.y_train, k=5)
+    cfg = TR.TransferConfig(width=4, dim=16, steps=30, lr_full=1e-2)
+    before = TR.source_digit_accuracy(pretrained, pretrained, source)
+    with torch.no_grad():
+        by_hand = (pretrained(source.X_test).argmax(1) // 8 == source.y_test).float().mean()
+    assert before == by_hand.item() > 0.5
+    probe = TR.adapt(pretrained, "probe", X, y, cfg)
+    assert TR.source_digit_accuracy(probe, pretrained, source) == before  # frozen: nothing lost
+    full = TR.adapt(pretrained, "full", X, y, cfg)
+    assert TR.source_digit_accuracy(full, pretrained, source) != before
+    acc, source_acc = TR.run_grid(pretrained, target, ks=(5,), seeds=(0,), methods=("probe",),
+                                  cfg=cfg, source=source, progress=False)
+    assert source_acc["probe"][5] == [before]
+
+
+def test_length_batches_cover_every_item_once_with_little_padding():
+    lengths = [int(n) for n in torch.randint(1, 60, (103,), generator=torch.Generator()
+                                             .manual_seed(0))]
+    batches = T.length_batches(lengths, 8, torch.Generator().manual_seed(1), pool=4)
+    assert sorted(i for b in batches for i in b) == list(range(103))
+    assert sorted(map(len, batches))[1:] == [8] * (len(batches) - 1)   # one smaller at most
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    shuffled = torch.randperm(103, generator=torch.Generator().manual_seed(1)).tolist()
+    plain = [shuffled[i:i + 8] for i in range(0, 103, 8)]
+    assert spread < 0.5 * sum(max(lengths[i] for i in b) - min(lengths[i] for i in b)
+                              for b in plain)
+    again = T.length_batches(lengths, 8, torch.Generator().manual_seed(1), pool=4)
+    assert again == batches
+    with pytest.raises(ValueError, match="batch_size and pool must be >= 1, got 0 and 4"):
+        T.length_batches(lengths, 0, torch.Generator(), pool=4)
+
+
+def test_the_tuning_record_is_a_validation_search_and_the_config_holds_its_choice():
+    record = T.tuning_record()
+    assert record["split"]["n_val"] > 0 and set(record["seeds"]).isdisjoint({0, 1, 2})
+    for method in ("full", "lora"):
+        runs = record["val_acc"][method]
+        # the choice is the best mean validation accuracy; ties go to fewer steps, then lower lr
+        best = max((sum(v) / len(v), -int(s), -float(lr)) for lr, by_steps in runs.items()
+                   for s, v in by_steps.items())
+        lr, cfg = T.tuned(method)
+        assert (lr, cfg.steps) == (-best[2], -best[1])
+        assert cfg.warmup == max(1, cfg.steps // 10)
+    assert (T.TextConfig().lr_full, T.TextConfig().lr_lora) == (T.tuned("full")[0],
+                                                                T.tuned("lora")[0])
+    with pytest.raises(ValueError, match="method must be one of \\['full', 'lora'\\], got 'probe'"):
+        T.tuned("probe")
+
+
+def test_fine_tune_trains_on_length_grouped_batches():
+    torch.manual_seed(0)
+    model = T.SentenceClassifier(tiny_bert(), hidden=32)
+    texts = ["a b c", "d e", "a", "b c d e f g", "c d"] * 4
+    labels = torch.tensor([0, 1, 0, 1, 1] * 4)
+    before = copy.deepcopy(model.state_dict())
+    losses = T.fine_tune(model, _Tok(), texts, labels, lr=1e-2, cfg=T.config_for(7, batch_size=4),
+                         progress=False)
+    assert len(losses) == 7 and all(math.isfinite(x) for x in losses)
+    assert not model.training
+    assert any(not torch.equal(before[n], p) for n, p in model.state_dict().items())
+    with pytest.raises(ValueError, match="20 texts but 3 labels"):
+        T.fine_tune(model, _Tok(), texts, labels[:3], lr=1e-2)

@@ -38,7 +38,7 @@ def test_splits_are_balanced_and_typed(data):
 
 def test_test_split_depends_only_on_seed_not_on_train_size(data):
     small = sentiment.load(seed=0, n_train=200)
-    assert small.test.texts == data.test.texts
+    assert small.test.texts == data.test.texts and small.val.texts == data.val.texts
     torch.testing.assert_close(small.test.labels, data.test.labels)
     assert set(small.train.texts) <= set(data.train.texts)
     other = sentiment.load(seed=1, n_train=200, n_val=0)
@@ -70,3 +70,44 @@ def test_bad_arguments_raise_clear_errors(tmp_path):
         sentiment.load(n_train=2, n_val=2, n_test=2, path=path)
     with pytest.raises(ValueError, match="2 texts but 1 labels"):
         sentiment.TextSet(["a", "b"], torch.zeros(1))
+
+
+def _brute_force_near(texts, reference, threshold):
+    """Every pair, one at a time: the definition that near_duplicates computes in bulk."""
+    out = []
+    for t in texts:
+        a = sentiment.words(t)
+        out.append(any(len(a & b) >= threshold * max(len(a | b), 1)
+                       for b in map(sentiment.words, reference)))
+    return out
+
+
+def test_near_duplicates_is_word_jaccard():
+    ref = ["my flight was delayed three hours today", "great crew on this flight"]
+    texts = ["My flight was delayed three hours, today!",   # same words: 1.0
+             "my flight was delayed four hours today",       # 6 of 8 words: 0.75
+             "@united my flight was delayed three hours today again",  # 7 of 8: 0.875
+             "nothing in common", ""]
+    got = sentiment.near_duplicates(texts, ref, 0.8).tolist()
+    assert got == [True, False, True, False, False]
+    assert got == _brute_force_near(texts, ref, 0.8)
+    assert sentiment.near_duplicates(texts, ref, 0.7).tolist()[1]    # 0.75 >= 0.7
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\], got 0"):
+        sentiment.near_duplicates(texts, ref, 0)
+
+
+def test_no_test_tweet_has_a_near_duplicate_in_train_or_val(data):
+    assert data.skipped > 0                      # the corpus has such pairs: some were skipped
+    for part in (data.train, data.val):
+        assert not sentiment.near_duplicates(data.test.texts, part.texts).any()
+    assert not sentiment.near_duplicates(data.val.texts, data.train.texts).any()
+
+
+def test_topic_names_the_crowd_job():
+    assert sentiment.topic("@united lost my bag") == "airlines"
+    assert sentiment.topic("Would you ride in a driverless car?") == "self-driving cars"
+    assert sentiment.topic("Brady knew about the balls #deflategate") == "Deflategate"
+    assert sentiment.topic("lineup for Coachella is out") == "Coachella"
+    assert sentiment.topic("Claritin works") == "allergy drug"
+    assert sentiment.topic("my new iPhone is great") == "Apple"
+    assert sentiment.topic("nice weather") == "other"

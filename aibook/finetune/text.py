@@ -9,8 +9,10 @@ regression fitted on them (a linear probe) can be copied into the head
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
+from importlib.resources import files
 
 import numpy as np
 import torch
@@ -24,6 +26,8 @@ from aibook.finetune.params import warmup_schedule
 from aibook.minilm import mean_pool
 from aibook.train import model_device
 
+TUNING_FILE = "minilm_tuning.json"  # written by scripts/tune_minilm.py (validation tweets only)
+
 
 @dataclass
 class TextConfig:
@@ -31,13 +35,33 @@ class TextConfig:
 
     max_length: int = 64      # tokens; the tweets have 28 on average, 54 at most
     batch_size: int = 16
-    steps: int = 60
-    warmup: int = 6
-    lr_full: float = 5e-5
-    lr_lora: float = 1e-3
+    steps: int = 24
+    warmup: int = 2
+    lr_full: float = 1e-4     # the validation search's choices (minilm_tuning.json)
+    lr_lora: float = 3e-4
     r: int = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = ("query", "value")
+
+
+def config_for(steps: int, **kw) -> TextConfig:
+    """A TextConfig for `steps` steps, warming up over the first tenth of them (at least one)."""
+    if steps < 1:
+        raise ValueError(f"config_for: steps must be >= 1, got {steps}")
+    return TextConfig(steps=steps, warmup=max(1, steps // 10), **kw)
+
+
+def tuning_record() -> dict:
+    """The validation search that chose the learning rates and steps (scripts/tune_minilm.py)."""
+    return json.loads(files("aibook.finetune").joinpath(TUNING_FILE).read_text())
+
+
+def tuned(method: str) -> tuple[float, TextConfig]:
+    """(learning rate, TextConfig) that the validation search chose for "full" or "lora"."""
+    chosen = tuning_record()["chosen"]
+    if method not in chosen:
+        raise ValueError(f"tuned: method must be one of {sorted(chosen)}, got {method!r}")
+    return chosen[method]["lr"], config_for(chosen[method]["steps"])
 
 
 class SentenceClassifier(nn.Module):
@@ -129,11 +153,32 @@ def accuracy(model: SentenceClassifier, tokenizer, texts: list[str], labels: tor
     return train.accuracy(predict(model, tokenizer, texts, **kw), labels)
 
 
+def length_batches(lengths: list[int], batch_size: int, generator: torch.Generator,
+                   pool: int = 8) -> list[list[int]]:
+    """One epoch of index batches whose members have similar lengths.
+
+    Shuffle, sort each chunk of `pool` batches by length, cut it into batches, shuffle the
+    batches: every item once, batches still random, little padding (what transformers'
+    Trainer does with group_by_length). The last batch may be smaller.
+    """
+    if batch_size < 1 or pool < 1:
+        raise ValueError(f"length_batches: batch_size and pool must be >= 1, got "
+                         f"{batch_size} and {pool}")
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    chunk = batch_size * pool
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def fine_tune(model: SentenceClassifier, tokenizer, texts: list[str], labels: torch.Tensor, *,
               lr: float, cfg: TextConfig | None = None, seed: int = 0,
-              desc: str = "fine-tune") -> list[float]:
-    """AdamW on the parameters that require grad, `cfg.steps` random batches, warmup then decay.
+              desc: str = "fine-tune", progress: bool = True) -> list[float]:
+    """AdamW on the parameters that require grad for `cfg.steps` steps, warmup then linear decay.
 
+    Batches of `cfg.batch_size` come from `length_batches` epochs drawn by `seed`.
     Returns the training loss of every step.
     """
     cfg = cfg or TextConfig()
@@ -145,12 +190,16 @@ def fine_tune(model: SentenceClassifier, tokenizer, texts: list[str], labels: to
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_schedule(opt, cfg.warmup, cfg.steps)
     g = torch.Generator().manual_seed(seed_for(seed))
+    lengths = [len(t) for t in texts]
     dev = model_device(model)
-    losses = []
+    losses: list[float] = []
+    batches: list[list[int]] = []
     model.train()
-    bar = tqdm(range(cfg.steps), desc=desc)
+    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress)
     for _ in bar:
-        idx = torch.randint(len(texts), (cfg.batch_size,), generator=g).tolist()
+        if not batches:
+            batches = length_batches(lengths, cfg.batch_size, g)
+        idx = batches.pop()
         enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                         max_length=cfg.max_length, return_tensors="pt")
         logits = model(enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
@@ -166,15 +215,20 @@ def fine_tune(model: SentenceClassifier, tokenizer, texts: list[str], labels: to
 
 
 def bag_of_words(train_texts: list[str], train_labels, test_texts: list[str], test_labels,
-                 seed: int = 0) -> float:
-    """Test accuracy of TF-IDF word uni- and bigrams + logistic regression (C by 5-fold CV)."""
+                 seed: int = 0):
+    """TF-IDF word uni- and bigrams + logistic regression (C by 5-fold CV on train only).
+
+    Returns (test accuracy, the fitted pipeline: `.predict(texts)` gives labels).
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
 
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    X_train = vec.fit_transform(train_texts)
-    clf = _fit_cv(LogisticRegressionCV, X_train, np.asarray(train_labels), seed)
-    return float(clf.score(vec.transform(test_texts), np.asarray(test_labels)))
+    clf = _fit_cv(LogisticRegressionCV, vec.fit_transform(train_texts),
+                  np.asarray(train_labels), seed)
+    pipeline = make_pipeline(vec, clf)
+    return float(pipeline.score(test_texts, np.asarray(test_labels))), pipeline
 
 
 def linear_probe(E_train: torch.Tensor, y_train, E_test: torch.Tensor, y_test, seed: int = 0):

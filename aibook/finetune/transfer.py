@@ -11,13 +11,17 @@ Five ways to adapt, from the fewest trained parameters to the most:
   lpft    probe first, then fine-tune everything from there (Kumar et al. 2022);
   full    train everything, starting from the pretrained weights and a new head;
   scratch train everything from a random start (no transfer).
+
+Every method gets the same budget, `steps` full-batch Adam steps (LP-FT spends
+the share `lpft_probe_share` of them on the probe). Each method's learning rate is chosen on the
+target's validation split by `choose_lrs`, with k-shot draws of their own.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -33,6 +37,9 @@ from aibook.finetune.params import freeze
 from aibook.train import accuracy, fit
 
 METHODS = ("scratch", "probe", "lora", "full", "lpft")
+LR_FIELD = {"scratch": "lr_scratch", "probe": "lr_head", "lora": "lr_lora", "full": "lr_full",
+            "lpft": "lr_lpft"}
+LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
 N_ORIENTATIONS = 8  # 4 rotations by 90 degrees, of the image and of its mirror image
 
 
@@ -49,10 +56,13 @@ class TransferConfig:
     max_shift: float = 1.0    # augmentation while pretraining (aibook.cnn.augment)
     max_degrees: float = 10.0
     p_augment: float = 0.8
-    steps: int = 100          # full-batch Adam steps on the k-shot set
+    steps: int = 100          # full-batch Adam steps on the k-shot set, for every method
+    lpft_probe_share: float = 0.5  # LP-FT: this share of the steps probes, the rest fine-tunes
     lr_head: float = 1e-2     # probe and the probe stage of LP-FT
-    lr_full: float = 1e-3     # full fine-tune, the FT stage of LP-FT, and scratch
+    lr_full: float = 1e-3     # full fine-tune
     lr_lora: float = 3e-3
+    lr_lpft: float = 1e-3     # the fine-tuning stage of LP-FT
+    lr_scratch: float = 1e-3
     r: int = 4                # LoRA rank on the dense layer
     alpha: float = 8.0
 
@@ -171,19 +181,24 @@ def adapt(pretrained: SmallCNN, method: str, X: torch.Tensor, y: torch.Tensor,
     n_classes = int(y.max()) + 1
     if method == "scratch":
         model = SmallCNN(n_classes, cfg.width, pretrained.head.in_features)
-        train_steps(model, X, y, cfg.steps, cfg.lr_full)
+        train_steps(model, X, y, cfg.steps, cfg.lr_scratch)
         return model
+    probe_steps = cfg.steps if method == "probe" else round(cfg.lpft_probe_share * cfg.steps)
+    if method == "lpft" and not 0 < probe_steps < cfg.steps:
+        raise ValueError(f"adapt: LP-FT needs probe and fine-tuning steps; lpft_probe_share="
+                         f"{cfg.lpft_probe_share} of steps={cfg.steps} gives {probe_steps} "
+                         "probe steps")
     model = copy.deepcopy(pretrained)
     model.head = nn.Linear(model.head.in_features, n_classes)  # a fresh head for new classes
     if method in ("probe", "lpft"):
         freeze(model.features)
         with torch.no_grad():
             phi = model.features(X)                     # (N, dim): frozen, so compute once
-        train_steps(model.head, phi, y, cfg.steps, cfg.lr_head)
-        if method == "lpft":
+        train_steps(model.head, phi, y, probe_steps, cfg.lr_head)
+        if method == "lpft":  # the same budget as the others: the rest of the steps
             for p in model.parameters():
                 p.requires_grad_(True)
-            train_steps(model, X, y, cfg.steps, cfg.lr_full)
+            train_steps(model, X, y, cfg.steps - probe_steps, cfg.lr_lpft)
     elif method == "full":
         train_steps(model, X, y, cfg.steps, cfg.lr_full)
     else:  # lora: frozen features with a low-rank update on fc, plus the new head
@@ -200,21 +215,77 @@ def accuracy_on(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def run_grid(pretrained: SmallCNN, target: Split, ks=(1, 5, 10, 50), seeds=(0, 1, 2),
-             methods=METHODS, cfg: TransferConfig | None = None) -> dict[str, dict[int, list]]:
-    """Test accuracy on the target task for every method, k and seed.
+             methods=METHODS, cfg: TransferConfig | None = None, *, on: str = "test",
+             source: Split | None = None, progress: bool = True):
+    """Accuracy on the target's `on` split ("val" or "test") for every method, k and seed.
 
     Returns acc[method][k] = [accuracy for each seed]; seed s draws the k-shot set
-    and initialises the new weights, the same draw for every method.
+    and initialises the new weights, the same draw for every method. With `source`, returns
+    (acc, source_acc): source_acc[method][k] = [source_digit_accuracy after adapting, per
+    seed], which measures forgetting.
     """
     cfg = cfg or TransferConfig()
+    if on not in ("val", "test"):
+        raise ValueError(f"run_grid: on must be 'val' or 'test', got {on!r}")
+    X_eval, y_eval = (target.X_val, target.y_val) if on == "val" else (target.X_test,
+                                                                      target.y_test)
     acc = {m: {k: [] for k in ks} for m in methods}
-    bar = tqdm(total=len(ks) * len(seeds) * len(methods), desc="adapt to 5-9")
+    source_acc = {m: {k: [] for k in ks} for m in methods}
+    bar = tqdm(total=len(ks) * len(seeds) * len(methods), desc=f"adapt to 5-9 ({on})",
+               disable=not progress)
     for k in ks:
         for s in seeds:
             Xk, yk = k_shot(target.X_train, target.y_train, k, seed=s)
             for m in methods:
                 model = adapt(pretrained, m, Xk, yk, cfg, seed=s)
-                acc[m][k].append(accuracy_on(model, target.X_test, target.y_test))
+                acc[m][k].append(accuracy_on(model, X_eval, y_eval))
+                if source is not None:
+                    source_acc[m][k].append(source_digit_accuracy(model, pretrained, source))
                 bar.update()
     bar.close()
-    return acc
+    return (acc, source_acc) if source is not None else acc
+
+
+@torch.no_grad()
+def source_digit_accuracy(adapted: SmallCNN, pretrained: SmallCNN, source: Split) -> float:
+    """Catastrophic forgetting: accuracy on the source test digits (upright) of the adapted
+    model's features under the pretrained head. The digit counts, not its orientation
+    (argmax // 8 for the 40-class head). Meaningless for scratch, whose features never
+    knew that head.
+    """
+    adapted.eval()
+    logits = pretrained.head(adapted.features(source.X_test))       # (N, source classes)
+    per_digit = N_ORIENTATIONS if pretrained.head.out_features == 5 * N_ORIENTATIONS else 1
+    return (logits.argmax(1) // per_digit == source.y_test).float().mean().item()
+
+
+def choose_lrs(pretrained: SmallCNN, target: Split, cfg: TransferConfig | None = None, *,
+               ks=(1, 10), seeds=(100, 101), grid=LR_GRID, methods=METHODS,
+               progress: bool = True) -> tuple[TransferConfig, dict]:
+    """Each method's learning rate, chosen on the target's validation split.
+
+    Mean validation accuracy over `ks` x `seeds` (k-shot draws that the reported runs never
+    use); ties go to the smaller rate. LP-FT's probe stage keeps the probe's chosen rate,
+    so the probe is chosen first. Returns (cfg with the chosen rates, table[method][lr]).
+    """
+    cfg = cfg or TransferConfig()
+    order = sorted(methods, key=lambda m: m != "probe")          # the probe first
+    table: dict[str, dict[float, float]] = {}
+    bar = tqdm(total=len(order) * len(grid) * len(ks) * len(seeds),
+               desc="learning rates on validation", disable=not progress)
+    for m in order:
+        table[m] = {}
+        for lr in grid:
+            trial = replace(cfg, **{LR_FIELD[m]: lr})
+            scores = []
+            for k in ks:
+                for s in seeds:
+                    Xk, yk = k_shot(target.X_train, target.y_train, k, seed=s)
+                    model = adapt(pretrained, m, Xk, yk, trial, seed=s)
+                    scores.append(accuracy_on(model, target.X_val, target.y_val))
+                    bar.update()
+            table[m][lr] = sum(scores) / len(scores)
+        best = max(grid, key=lambda lr: (table[m][lr], -lr))
+        cfg = replace(cfg, **{LR_FIELD[m]: best})
+    bar.close()
+    return cfg, table
