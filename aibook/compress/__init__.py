@@ -8,6 +8,8 @@
   activations, int32 accumulation, requantization), as torch.ao's quantized Linear runs it.
 - `aibook.compress.int8`: the careful int8 recipe for a transformer encoder (one outlier-fed
   Linear kept in float, per-channel weights, an 8-bit embedding table).
+- `aibook.compress.qat`: quantization-aware training, fake-quantized weights with the
+  straight-through estimator, checked against torch.fake_quantize_per_channel_affine.
 - `aibook.compress.distill`: the knowledge-distillation loss of Hinton et al. (2015), a
   training loop that uses it (with the teacher's logits computed once for a fixed transfer
   set), and the fraction of the student-teacher gap it closes.
@@ -40,6 +42,7 @@ from aibook.compress.prune import (
     shrink_hidden_units,
     sparsity,
 )
+from aibook.compress.qat import fake_quantize, freeze_quantized, quantization_aware
 from aibook.compress.quantize import (
     QTensor,
     check_bits,
@@ -61,6 +64,8 @@ __all__ = [
     "distillation_loss",
     "dynamic_int8_forward",
     "dynamic_int8_linear",
+    "fake_quantize",
+    "freeze_quantized",
     "gap_closed",
     "global_magnitude_prune",
     "input_peaks",
@@ -69,6 +74,7 @@ __all__ = [
     "int32_accumulate",
     "make_permanent",
     "prunable",
+    "quantization_aware",
     "qparams",
     "qrange",
     "quantize",
