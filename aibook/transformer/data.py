@@ -3,6 +3,8 @@
 - `corpus()`: the help text of Python's `pydoc_data.topics` (Python 3.11.7), shipped gzipped
   beside this file and checked against its sha256, so every Python version reads the same
   characters. It is English prose about Python with code samples, about 465 k characters.
+  Copyright Python Software Foundation; the documentation is distributed under the PSF
+  License Version 2 (https://docs.python.org/3/license.html).
 - `CharVocab` and `lm_splits`: characters to ids, and contiguous train, val and test pieces.
 - `sort_task` (minGPT's demo) and `addition_task`: every example has one right answer, so a
   model's held-out accuracy is exact.
