@@ -2,7 +2,7 @@
 
 Each chapter's ideas live in a module named after them (`aibook.autograd`,
 `aibook.cnn`, `aibook.transformer`, `aibook.rl`, `aibook.gan`, `aibook.finetune`,
-`aibook.compress`, `aibook.robust`).
+`aibook.compress`, `aibook.robust`, `aibook.distributed`).
 The shared helpers are importable from the top level. Claims go through `aibook.stats`
 (intervals over seeds) and `aibook.claims` (glue numbers into the text); every seeded helper
 adds AIBOOK_SEED_OFFSET to the base seed it is given.

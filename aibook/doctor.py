@@ -53,6 +53,19 @@ def _gym() -> str:
     return ", ".join(ids)
 
 
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size()
+
+
+def _gloo() -> str:
+    from aibook.distributed import launch
+
+    sizes = launch(_world_size, 2, timeout=60)
+    return f"{len(sizes)} ranks joined one group of {sizes[0]}"
+
+
 def _minilm() -> str:
     from aibook.minilm import model_dir, verify
 
@@ -77,7 +90,8 @@ def run_checks() -> tuple[list[tuple[str, str]], list[Check]]:
 
     versions = [("python", platform.python_version())]
     for dist in ("torch", "numpy", "scikit-learn", "jupyter-book", "otter-grader",
-                 "gymnasium", "transformers", "peft", "adversarial-robustness-toolbox"):
+                 "gymnasium", "transformers", "peft", "adversarial-robustness-toolbox",
+                 "cloudpickle"):
         versions.append((dist, _version(dist) or "not installed"))
     versions.append(("device", str(device())))
     versions.append(("torch threads", str(torch.get_num_threads())))
@@ -89,6 +103,9 @@ def run_checks() -> tuple[list[tuple[str, str]], list[Check]]:
         _check("Adversarial Robustness Toolbox (robustness chapter)",
                lambda: importlib.import_module("art").__version__,
                "pip install adversarial-robustness-toolbox==1.20.1", required=False),
+        _check("two gloo processes on 127.0.0.1 (distributed chapter)", _gloo,
+               "pip install 'cloudpickle>=2.2'; a firewall must allow loopback connections",
+               required=False),
         _check("otter-grader (exercises)", lambda: importlib.import_module("otter").__version__,
                "pip install otter-grader==7.0.0", required=False),
         _check("offline MathJax and widget scripts (website)", _vendor,

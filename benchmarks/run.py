@@ -8,8 +8,10 @@ contenders in one process (benchmarks/common.py). The book's Results page shows
 results.json, so the numbers it quotes are the ones measured here.
 
 Library comparisons run on their own and keep their own records: `python -m
-benchmarks.transformer` (benchmarks/transformer.json) and `python -m benchmarks.robust`
-(our attacks against ART's, in images per second; benchmarks/robust.json).
+benchmarks.transformer` (benchmarks/transformer.json), `python -m benchmarks.robust`
+(our attacks against ART's, in images per second; benchmarks/robust.json) and `python -m
+benchmarks.distributed` (our all-reduce against `dist.all_reduce`, a DDP step against one
+process; benchmarks/distributed.json).
 """
 
 from __future__ import annotations
