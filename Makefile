@@ -11,6 +11,11 @@ export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# nbval reads a cell's output only after the cell ends, and ZeroMQ drops messages past its
+# high-water mark (about 2,000 queued), the final 'idle' among them; nbval then fails with
+# "Timeout of 5 seconds exceeded waiting for output". A widget progress bar sends three messages
+# per refresh, so bars refresh at most once a second in executed notebooks (tqdm reads TQDM_*).
+export TQDM_MININTERVAL := 1
 
 .PHONY: book test test-seeds setup exercises bench lint clean doctor
 
