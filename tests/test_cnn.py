@@ -114,20 +114,84 @@ def test_im2col_rows_are_the_patches():
                 np.testing.assert_array_equal(cols[n * OH * OW + i * OW + j], patch)
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2**16))
-def test_col2im_is_the_adjoint_of_im2col(k, stride, padding, seed):
+@st.composite
+def unfold_case(draw):
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride, padding = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    H = draw(st.integers(max(1, kh - 2 * padding), 9))
+    W = draw(st.integers(max(1, kw - 2 * padding), 9))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return (N, C, H, W), kh, kw, stride, padding, dtype, draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(unfold_case())
+def test_col2im_is_the_adjoint_of_im2col(case):
     # <im2col(x), c> == <x, col2im(c)> for every x, c: the definition of the adjoint.
+    shape, kh, kw, stride, padding, dtype, seed = case
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(2, 3, k + 4, k + 3))
-    cols = im2col(x, k, k, stride, padding)
-    c = rng.normal(size=cols.shape)
-    lhs = (cols * c).sum()
-    rhs = (x * col2im(c, x.shape, k, k, stride, padding)).sum()
-    # Both sides add the same n = cols.size products in different orders (col2im first adds
-    # the copies of each pixel); each sum is off by at most n * eps * S, S = sum|cols * c|.
-    n, S = cols.size, np.abs(cols * c).sum()
-    assert abs(lhs - rhs) <= 2 * n * np.finfo(float).eps * S
+    x = rng.normal(size=shape).astype(dtype)
+    cols = im2col(x, kh, kw, stride, padding)
+    c = rng.normal(size=cols.shape).astype(dtype)  # C order, unlike im2col's own layout
+    back = col2im(c, x.shape, kh, kw, stride, padding)
+    assert cols.dtype == back.dtype == dtype and back.shape == x.shape
+    # the same matrix in im2col's memory layout (its transpose contiguous) gives the same sums
+    np.testing.assert_array_equal(col2im(np.asfortranarray(c), x.shape, kh, kw, stride,
+                                         padding), back)
+    lhs = (cols * c).sum(dtype=np.float64)
+    rhs = (x * back).sum(dtype=np.float64)
+    # Both sides add the same n = cols.size products in different orders: the left rounds each
+    # product to `dtype`, the right first adds up the copies of each pixel in `dtype` (col2im)
+    # and rounds the products after; the final sums run in float64. Each side is then within
+    # n * eps * S of the exact value, S = sum|cols * c| and eps that of `dtype`.
+    n, S = cols.size, np.abs(cols * c).sum(dtype=np.float64)
+    assert abs(lhs - rhs) <= 2 * n * np.finfo(dtype).eps * S
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4),
+       st.integers(1, 4), st.integers(0, 6), st.integers(0, 6), st.booleans(),
+       st.integers(0, 2**16))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_forward_and_backward_equal_torch_in_float64_and_float32(
+        stride, padding, dtype, N, C, F_, kh, kw, dh, dw, bias, seed):
+    H, W = max(1, kh - 2 * padding) + dh, max(1, kw - 2 * padding) + dw
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, C, H, W)).astype(dtype)
+    Wt = rng.normal(size=(F_, C, kh, kw)).astype(dtype)
+    b = rng.normal(size=F_).astype(dtype) if bias else None
+    out, cache = conv2d_forward(x, Wt, b, stride, padding)
+    dout = rng.normal(size=out.shape).astype(dtype)
+    dx, dW, db = conv2d_backward(dout, cache)
+    for got in (out, dx, dW) + ((db,) if bias else ()):
+        assert got.dtype == dtype  # float32 stays float32: no silent upcast
+    assert (dx.shape, dW.shape) == (x.shape, Wt.shape) and (db is None) == (not bias)
+
+    def torch_conv(x, W, b, dout):  # out and (dx, dW, db) from torch, in the dtype given
+        ts = [torch.tensor(a, requires_grad=True) for a in (x, W) + ((b,) if bias else ())]
+        y = F.conv2d(ts[0], ts[1], ts[2] if bias else None, stride=stride, padding=padding)
+        y.backward(torch.tensor(dout))
+        return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+    ref = torch_conv(x, Wt, b, dout)
+    # Each entry is a sum of at most K products (plus a bias), added in some order by us and
+    # in another by torch; each is then within gamma_K * S of the exact sum (Higham), where
+    # gamma_K = K u / (1 - K u), u = eps / 2 of the dtype and S is the same sum of |terms|,
+    # which torch computes in float64 from |x|, |W|, |b| and |dout|.
+    # K: C*kh*kw (+1 bias) for out, F*kh*kw for dx, N*OH*OW for dW and db.
+    OH, OW = out.shape[2:]
+    K = max(C * kh * kw + 1, F_ * kh * kw, N * OH * OW)
+    u = np.finfo(dtype).eps / 2
+    scale = torch_conv(*(np.abs(a).astype(np.float64) if a is not None else None
+                         for a in (x, Wt, b, dout)))
+    ours = [out, dx, dW] + ([db] if bias else [])
+    names = ("out", "dx", "dW", "db")[:len(ours)]
+    for name, mine, theirs, S in zip(names, ours, ref, scale, strict=True):
+        bound = 2 * K * u / (1 - K * u) * S
+        assert np.all(np.abs(mine.astype(np.float64) - theirs) <= bound), name
 
 
 def test_shape_errors_say_what_was_expected():

@@ -48,6 +48,11 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0,
     Returns cols (N * OH * OW, C * kh * kw): row n*OH*OW + i*OW + j is the patch whose
     top-left corner is (i * stride, j * stride) in the padded input, flattened as (C, kh, kw).
     No Python loop over pixels: a strided view, then one copy.
+
+    In memory, cols is stored column by column: it is the transpose of a contiguous
+    (C * kh * kw, N * OH * OW) array, so each column (one channel at one kernel offset) is one
+    contiguous block of N * OH * OW numbers. conv2d's matrix products read it in that order,
+    and col2im adds back one such block per kernel offset.
     """
     _check_4d("im2col", x)
     N, C, H, W = x.shape
@@ -57,7 +62,8 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0,
                    constant_values=pad_value)
     win = sliding_window_view(x, (kh, kw), axis=(2, 3))  # (N, C, H', W', kh, kw)
     win = win[:, :, ::stride, ::stride][:, :, :OH, :OW]  # (N, C, OH, OW, kh, kw)
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * kh * kw)
+    cols_t = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))  # (C, kh, kw, N, OH, OW)
+    return cols_t.reshape(C * kh * kw, N * OH * OW).T
 
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kh: int, kw: int,
@@ -66,19 +72,28 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kh: int, kw: in
 
     cols (N * OH * OW, C * kh * kw) -> (N, C, H, W). Pixels covered by several patches
     receive the sum, which is exactly what the backward pass needs. One loop over the
-    kh * kw kernel offsets, each a vectorised strided add.
+    kh * kw kernel offsets: offset (u, v) adds its block of C * N * OH * OW values onto a
+    shifted (for stride > 1 also strided) window of the padded input, one vectorised slice-add.
+    Fastest when cols has im2col's memory layout, where every block is contiguous; any other
+    layout is first copied into it.
+
+    The sum is kept batch-last, (C, H, W, N), and the blocks are indexed in that order, so the
+    innermost loop of each add runs along the N images and writes contiguous memory, rather
+    than along the OW pixels of one output row.
     """
     N, C, H, W = x_shape
     OH, OW = conv_output_size(H, kh, stride, padding), conv_output_size(W, kw, stride, padding)
     if cols.shape != (N * OH * OW, C * kh * kw):
         raise ValueError(f"col2im: expected cols of shape {(N * OH * OW, C * kh * kw)} for "
                          f"x_shape {tuple(x_shape)}, got {cols.shape}")
-    patches = cols.reshape(N, OH, OW, C, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N,C,kh,kw,OH,OW)
-    out = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride] += patches[:, :, i, j]
-    return out[:, :, padding:padding + H, padding:padding + W]
+    blocks = cols.T.reshape(C, kh, kw, N, OH, OW)  # a view for im2col's layout
+    blocks = blocks.transpose(0, 1, 2, 4, 5, 3)  # (C, kh, kw, OH, OW, N), a view
+    out = np.zeros((C, H + 2 * padding, W + 2 * padding, N), dtype=cols.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            out[:, u:u + stride * OH:stride, v:v + stride * OW:stride] += blocks[:, u, v]
+    out = out[:, padding:padding + H, padding:padding + W]  # drop the padding
+    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))  # (N, C, H, W)
 
 
 # ---------------------------------------------------------------- conv2d
@@ -101,10 +116,11 @@ def conv2d_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None = None,
     N, _, H, Wd = x.shape
     OH, OW = conv_output_size(H, kh, stride, padding), conv_output_size(Wd, kw, stride, padding)
     cols = im2col(x, kh, kw, stride, padding)  # (N*OH*OW, C*kh*kw)
-    out = cols @ W.reshape(F_, -1).T  # (N*OH*OW, F)
+    # out = cols @ W_row^T, computed transposed as W_row @ cols^T, which reads cols^T row by row
+    out = W.reshape(F_, -1) @ cols.T  # (F, N*OH*OW)
     if b is not None:
-        out += b
-    out = out.reshape(N, OH, OW, F_).transpose(0, 3, 1, 2)
+        out += b[:, None]
+    out = out.reshape(F_, N, OH, OW).transpose(1, 0, 2, 3)
     return np.ascontiguousarray(out), (x.shape, cols, W, b is not None, stride, padding)
 
 
@@ -112,8 +128,8 @@ def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
                                                                np.ndarray | None]:
     """Gradients of conv2d. dout (N, F, OH, OW) -> dx (N, C, H, W), dW (F, C, kh, kw), db (F,).
 
-    With out = cols @ W^T: dW = dout^T @ cols, dcols = dout @ W, dx = col2im(dcols).
-    db is None when the forward had no bias.
+    With out = cols @ W_row^T and G = dout as (N*OH*OW, F): dW = G^T @ cols, db = the column
+    sums of G, dcols = G @ W_row and dx = col2im(dcols). db is None when the forward had no bias.
     """
     x_shape, cols, W, has_bias, stride, padding = cache
     F_, C, kh, kw = W.shape
@@ -122,10 +138,12 @@ def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
                 conv_output_size(x_shape[3], kw, stride, padding))
     if dout.shape != expected:
         raise ValueError(f"conv2d_backward: expected dout of shape {expected}, got {dout.shape}")
-    d = dout.transpose(0, 2, 3, 1).reshape(-1, F_)  # (N*OH*OW, F)
-    dW = (cols.T @ d).T.reshape(W.shape)  # = d^T @ cols; this order is the faster GEMM
-    db = d.sum(axis=0) if has_bias else None
-    dx = col2im(d @ W.reshape(F_, -1), x_shape, kh, kw, stride, padding)
+    G_t = dout.transpose(1, 0, 2, 3).reshape(F_, -1)  # G^T (F, N*OH*OW), rows as in cols
+    dW = (G_t @ cols).reshape(W.shape)
+    db = G_t.sum(axis=1) if has_bias else None
+    # dcols = G @ W_row, computed as (W_row^T @ G^T)^T: it comes out in im2col's layout
+    dcols = (W.reshape(F_, -1).T @ G_t).T  # (N*OH*OW, C*kh*kw)
+    dx = col2im(dcols, x_shape, kh, kw, stride, padding)
     return dx, dW, db
 
 

@@ -5,6 +5,14 @@
 - `aibook.rl.tabular`: epsilon-greedy, Q-learning, Sarsa;
 - `aibook.rl.dqn`: replay buffer, Q-network, target network, Huber loss, training loop;
 - `aibook.rl.mcts`: tic-tac-toe, minimax and UCT.
+- `aibook.rl.pg`: the policy-gradient theorem on a bandit (`exact_gradient`,
+  `score_function_samples`, `exact_variance`, `optimal_baseline`), `discounted_returns`,
+  `td_errors`, `gae`, the losses (`pg_loss`, `ppo_clip_loss`, `value_loss`, `entropy`);
+- `aibook.rl.rollout`: the `ActorCritic` network, the rollout runners (`VecRunner`,
+  `EpisodeRunner`), `evaluate` and learning curves;
+- `aibook.rl.reinforce`: REINFORCE with a learned baseline, and advantage actor-critic (A2C)
+  with GAE;
+- `aibook.rl.ppo`: PPO with the clipped objective, CleanRL-style, hyper-parameters at the top.
 
 The submodules are imported on demand (`from aibook.rl import dqn`), so that importing
 one does not pull in gymnasium or torch when it is not needed.
