@@ -108,7 +108,7 @@ def _train(cfg: PPOConfig) -> tuple[rollout.ActorCritic, dict]:
     rng = np.random.default_rng(run_seed)  # minibatch shuffling
     generator = torch.Generator().manual_seed(run_seed)  # action sampling
     runner = rollout.VecRunner(cfg.env_id, cfg.num_envs, run_seed,
-                          bootstrap_truncated=cfg.bootstrap_truncated)
+                               bootstrap_truncated=cfg.bootstrap_truncated)
     agent = rollout.ActorCritic(runner.obs_dim, runner.n_actions, cfg.hidden)
     optimizer = rollout.adam(agent.parameters(), cfg.learning_rate)
 

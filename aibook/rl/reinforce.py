@@ -152,7 +152,7 @@ def train_a2c(cfg: A2CConfig | None = None) -> tuple[rollout.ActorCritic, dict]:
         torch.manual_seed(run_seed)
         generator = torch.Generator().manual_seed(run_seed)
         runner = rollout.VecRunner(cfg.env_id, cfg.num_envs, run_seed,
-                              bootstrap_truncated=cfg.bootstrap_truncated)
+                                   bootstrap_truncated=cfg.bootstrap_truncated)
         agent = rollout.ActorCritic(runner.obs_dim, runner.n_actions, cfg.hidden)
         optimizer = rollout.adam(agent.parameters(), cfg.learning_rate)
         batch_size = cfg.num_envs * cfg.num_steps
