@@ -449,3 +449,46 @@ def test_a_short_ppo_run_beats_random_play():
     # and the training episodes themselves got longer: the last tenth beats the first tenth
     first = rollout.window_mean(h, SHORT_BUDGET // 10, SHORT_BUDGET // 10)
     assert rollout.final_return(h) > first
+
+
+def test_runs_in_worker_processes_equal_the_runs_here():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    configs = [ppo.PPOConfig(total_timesteps=512, num_steps=64, hidden=8, progress=False,
+                             seed=s) for s in (3, 4, 5)]
+    here = rollout.train_runs(ppo.train, configs)
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        there = rollout.train_runs(ppo.train, configs, pool)
+    for (a1, h1), (a2, h2), cfg in zip(here, there, configs, strict=True):
+        assert h1 == h2, f"seed {cfg.seed}: a worker's run differs from the run here"
+        for p1, p2 in zip(a1.parameters(), a2.parameters(), strict=True):
+            torch.testing.assert_close(p1, p2, rtol=0, atol=0)
+    assert here[0][1]["updates"] != here[1][1]["updates"]  # and the seeds differ: in order
+    # with test_episodes each run also plays evaluate's greedy test episodes where it trained
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        tested = rollout.train_runs(ppo.train, configs[:2], pool, test_episodes=3)
+    for (_agent, h, returns), (a1, h1) in zip(tested, here[:2], strict=True):
+        assert h == h1 and returns.shape == (3,)
+        np.testing.assert_array_equal(returns, rollout.evaluate(a1, episodes=3))
+    with pytest.raises(ValueError, match="expected test_episodes >= 1"):
+        rollout.train_runs(ppo.train, configs, test_episodes=0)
+
+
+# --- RLHF's reward ----------------------------------------------------------------------------
+
+def test_kl_penalized_rewards_by_hand_numpy_and_torch():
+    logp, ref = np.log([0.5, 0.25, 0.8]), np.log([0.25, 0.25, 0.4])
+    r = pg.kl_penalized_rewards(2.0, logp, ref, beta=0.1)
+    np.testing.assert_allclose(r, [-0.1 * math.log(2), 0.0, 2.0 - 0.1 * math.log(2)])
+    assert r.sum() == pytest.approx(2.0 - 0.1 * (logp - ref).sum())
+    rt = pg.kl_penalized_rewards(2.0, torch.from_numpy(logp), torch.from_numpy(ref), 0.1)
+    np.testing.assert_allclose(rt.numpy(), r, atol=1e-15)
+    one = pg.kl_penalized_rewards(1.5, [-1], [-1], 0.3)  # lists of ints are fine too
+    np.testing.assert_allclose(one, [1.5])  # T = 1: the score alone when pi = pi_ref
+    # the input is not modified in place
+    np.testing.assert_allclose(logp, np.log([0.5, 0.25, 0.8]))
+    with pytest.raises(ValueError, match="expected beta >= 0"):
+        pg.kl_penalized_rewards(1.0, logp, ref, -0.1)
+    with pytest.raises(ValueError, match="of one shape"):
+        pg.kl_penalized_rewards(1.0, logp, ref[:2], 0.1)

@@ -328,3 +328,26 @@ def approx_kl(new_logp: torch.Tensor, old_logp: torch.Tensor) -> float:
     with torch.no_grad():
         log_ratio = new_logp - old_logp
         return float(((log_ratio.exp() - 1) - log_ratio).mean())
+
+
+# --- 4. RLHF: the KL-penalised reward ---------------------------------------------------------
+
+
+def kl_penalized_rewards(score: float, logp: Array, ref_logp: Array, beta: float) -> Array:
+    """Per-token rewards of one sampled response in RLHF -> the shape of logp, (T,):
+
+        r_t = -beta (log pi(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t)),  plus `score` at t = T-1,
+
+    where `score` is the reward model's number for the whole response (Ziegler et al., 2019;
+    Ouyang et al., 2022). Summed over t, the penalty is beta times the sampled estimate of
+    KL(pi || pi_ref) for this response; it keeps the tuned policy near the reference model.
+    """
+    if not beta >= 0:
+        raise ValueError(f"kl_penalized_rewards: expected beta >= 0, got {beta}")
+    logp, ref_logp = _floats(logp), _floats(ref_logp)  # lists and ints become float arrays
+    if logp.ndim != 1 or logp.shape[0] < 1 or tuple(ref_logp.shape) != tuple(logp.shape):
+        raise ValueError(f"kl_penalized_rewards: expected logp and ref_logp of one shape (T,) "
+                         f"with T >= 1, got {tuple(logp.shape)} and {tuple(ref_logp.shape)}")
+    rewards = -beta * (logp - ref_logp)
+    rewards[-1] = rewards[-1] + score
+    return rewards

@@ -10,14 +10,19 @@ in `aibook.rl.pg`.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
+from typing import TypeVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from aibook.device import seed_for
 from aibook.rl.envs import make
@@ -25,11 +30,11 @@ from aibook.rl.pg import entropy, log_prob
 from aibook.timing import torch_threads
 
 Array = np.ndarray | torch.Tensor
+Config = TypeVar("Config")
+Result = TypeVar("Result")
 
-# --- 1. the policy-gradient theorem on a bandit ------------------------------------------------
 
-
-# --- 4. the actor-critic network, rollouts and evaluation -------------------------------------
+# --- the actor-critic network, rollouts and evaluation ----------------------------------------
 
 
 def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
@@ -293,3 +298,39 @@ def final_return(history: dict, fraction: float = 0.1) -> float:
         raise ValueError(f"final_return: expected 0 < fraction <= 1, got {fraction}")
     n = history["env_steps"]
     return window_mean(history, n, max(1, int(round(fraction * n))))
+
+
+# --- many runs --------------------------------------------------------------------------------
+
+
+def train_runs(train: Callable[[Config], Result], configs: Sequence[Config],
+               pool: Executor | None = None, desc: str | None = None,
+               test_episodes: int | None = None) -> list:
+    """[train(cfg) for cfg in configs], in order, with a progress bar; with test_episodes,
+    [(*train(cfg), evaluate(agent, episodes=test_episodes)) ...], each run's greedy test
+    returns (test_episodes,) computed where the run trained.
+
+    With a pool (a `concurrent.futures.ProcessPoolExecutor` with the "spawn" context, say) the
+    runs go side by side, one per worker: on two cores, two seeds at a time. Each trainer here
+    seeds itself from its config and uses one thread, so a run gives the same result in a
+    worker as in this process. `train` and the configs must pickle: a library function
+    (`ppo.train`) does, a function defined in a notebook cell does not.
+    """
+    configs = list(configs)
+    if test_episodes is not None:
+        if test_episodes < 1:
+            raise ValueError(f"train_runs: expected test_episodes >= 1, got {test_episodes}")
+        train = functools.partial(_train_and_test, train, test_episodes)
+    if pool is None:
+        return [train(cfg) for cfg in tqdm(configs, desc=desc, mininterval=1.0)]
+    futures = {pool.submit(train, cfg): i for i, cfg in enumerate(configs)}
+    results: list = [None] * len(configs)
+    for future in tqdm(as_completed(futures), total=len(futures), desc=desc, mininterval=1.0):
+        results[futures[future]] = future.result()
+    return results
+
+
+def _train_and_test(train: Callable, episodes: int, cfg) -> tuple:
+    """(agent, history, greedy test returns (episodes,)): the test runs in the worker too."""
+    agent, history = train(cfg)
+    return agent, history, evaluate(agent, episodes=episodes)
