@@ -123,7 +123,34 @@ def test_second_seed_pass_offset_is_fixed_by_the_commit_and_can_be_replayed(monk
     assert seed_pass.offset("abc") == seed_pass.offset("abc")
     monkeypatch.setenv("AIBOOK_SECOND_OFFSET", "42")
     assert seed_pass.offset("abc") == 42
-    chosen = seed_pass.chapters("abc")
     pool = seed_pass.under_standard()
+    chosen = seed_pass.chapters("abc", seconds={})  # times unknown: MAX_CHAPTERS of them
     assert set(chosen) <= set(pool) and len(chosen) == min(len(pool), seed_pass.MAX_CHAPTERS)
     assert seed_pass.MAX_CHAPTERS >= 3
+    assert chosen == seed_pass.chapters("abc", seconds={})  # replayable
+    assert {seed_pass.chapters(f"{i:040x}", seconds={})[0] for i in range(50)} != {chosen[0]}
+    # with the build's times: within the budget, except that the first chapter always runs
+    slow = {p.name: 0.6 * seed_pass.BUDGET_SECONDS for p in pool}
+    assert len(seed_pass.chapters("abc", seconds=slow)) == 1
+    over = {p.name: 2.0 * seed_pass.BUDGET_SECONDS for p in pool}
+    assert len(seed_pass.chapters("abc", seconds=over)) == 1
+    mixed = {p.name: (0.6 if i % 2 else 0.1) * seed_pass.BUDGET_SECONDS
+             for i, p in enumerate(pool)}
+    picked = seed_pass.chapters("abc", seconds=mixed)
+    assert 1 <= len(picked) <= seed_pass.MAX_CHAPTERS
+    assert len(picked) == 1 or sum(mixed[p.name] for p in picked) <= seed_pass.BUDGET_SECONDS
+
+
+def test_seed_pass_reads_each_chapter_s_build_time_from_the_build_log(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("seed_pass", ROOT / "scripts" / "seed_pass.py")
+    seed_pass = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed_pass)
+    log = tmp_path / "site-build.log"
+    log.write_text("reading sources... chapters/rl\n"
+                   "/tmp/x/chapters/rl.ipynb: Executed notebook in 131.20 seconds [mystnb]\n"
+                   "/tmp/x/chapters/policy_gradients.ipynb: Executed notebook in 182.26 "
+                   "seconds [mystnb]\n")
+    assert seed_pass.build_seconds(log) == {"rl.ipynb": 131.2, "policy_gradients.ipynb": 182.26}
+    assert seed_pass.build_seconds(tmp_path / "missing.log") == {}
