@@ -1,7 +1,7 @@
 """aibook: the helper library of the aibook deep-learning textbook.
 
 Each chapter's ideas live in a module named after them (`aibook.autograd`,
-`aibook.cnn`, `aibook.transformer`, `aibook.rl`, `aibook.gan`, `aibook.finetune`,
+`aibook.cnn`, `aibook.transformer`, `aibook.ssl`, `aibook.rl`, `aibook.gan`, `aibook.finetune`,
 `aibook.compress`, `aibook.robust`, `aibook.distributed`).
 The shared helpers are importable from the top level. Claims go through `aibook.stats`
 (intervals over seeds) and `aibook.claims` (glue numbers into the text); every seeded helper

@@ -9,9 +9,11 @@ results.json, so the numbers it quotes are the ones measured here.
 
 Library comparisons run on their own and keep their own records: `python -m
 benchmarks.transformer` (benchmarks/transformer.json), `python -m benchmarks.robust`
-(our attacks against ART's, in images per second; benchmarks/robust.json) and `python -m
+(our attacks against ART's, in images per second; benchmarks/robust.json), `python -m
 benchmarks.distributed` (our all-reduce against `dist.all_reduce`, a DDP step against one
-process; benchmarks/distributed.json).
+process; benchmarks/distributed.json) and `python -m benchmarks.ssl` (NT-Xent as one matrix
+product against its loop, a SimCLR step against a supervised one, in signals per second;
+benchmarks/ssl.json).
 """
 
 from __future__ import annotations

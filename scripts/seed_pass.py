@@ -28,9 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_CHAPTERS = 3
-# With 11 chapters the whole of `make test` came to 58.6 minutes on a 2-core machine with
-# three chapters of 541 build-seconds in this pass; 300 keeps it near 55 of its 60 minutes.
-BUDGET_SECONDS = 300.0
+# With 11 chapters and a budget of 300 s, `make test` took 64 minutes on CI (this pass: 8.3
+# of them, for chapters of about 300 build-seconds). The twelfth chapter adds about 4 minutes
+# elsewhere; 150 s here brings the pass to about 4 minutes.
+BUDGET_SECONDS = 150.0
 LOG = ROOT / "_build" / "site-build.log"
 EXECUTED = re.compile(r"chapters/([\w-]+\.ipynb): Executed notebook in ([\d.]+) seconds")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from aibook.device import seed_for
+from aibook.parallel import run_all
 from aibook.rl.envs import make
 from aibook.rl.pg import entropy, log_prob
 from aibook.timing import torch_threads
@@ -316,18 +316,11 @@ def train_runs(train: Callable[[Config], Result], configs: Sequence[Config],
     worker as in this process. `train` and the configs must pickle: a library function
     (`ppo.train`) does, a function defined in a notebook cell does not.
     """
-    configs = list(configs)
     if test_episodes is not None:
         if test_episodes < 1:
             raise ValueError(f"train_runs: expected test_episodes >= 1, got {test_episodes}")
         train = functools.partial(_train_and_test, train, test_episodes)
-    if pool is None:
-        return [train(cfg) for cfg in tqdm(configs, desc=desc, mininterval=1.0)]
-    futures = {pool.submit(train, cfg): i for i, cfg in enumerate(configs)}
-    results: list = [None] * len(configs)
-    for future in tqdm(as_completed(futures), total=len(futures), desc=desc, mininterval=1.0):
-        results[futures[future]] = future.result()
-    return results
+    return run_all(train, configs, pool, desc)
 
 
 def _train_and_test(train: Callable, episodes: int, cfg) -> tuple:
