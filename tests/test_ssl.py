@@ -21,6 +21,7 @@ from aibook.ssl import (
     VAE,
     AEConfig,
     Autoencoder,
+    EfficiencyConfig,
     Encoder1D,
     MaskedConfig,
     MaskedModel,
@@ -551,3 +552,39 @@ def test_train_supervised_on_100_labels_beats_chance():
     with torch.no_grad():
         acc = (model(s.X_val).argmax(1) == s.y_val).float().mean().item()
     assert acc > 0.2
+
+
+# --- the label-efficiency experiment ------------------------------------------------------------
+
+def _tiny_config(seed: int) -> EfficiencyConfig:
+    from aibook.ssl.efficiency import ALL
+
+    return EfficiencyConfig(seed=seed, ks=(1, ALL), simclr=SimCLRConfig(epochs=1),
+                            masked=MaskedConfig(epochs=1), ae=AEConfig(k=4, epochs=1),
+                            vae=VAEConfig(k=4, epochs=1, sigma=0.5), supervised_epochs=1,
+                            supervised_min_steps=5)
+
+
+def test_an_efficiency_run_gives_the_same_accuracies_in_a_worker_as_here():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from aibook.ssl.efficiency import ALL, run_seeds
+
+    d = mnist1d()
+    x, y, x_eval, y_eval = d.X_train[:400], d.y_train[:400], d.X_val[:200], d.y_val[:200]
+    cfgs = [_tiny_config(0), _tiny_config(1)]
+    here = run_seeds(cfgs, x, y, x_eval, y_eval)
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        there = run_seeds(cfgs, x, y, x_eval, y_eval, pool)
+    methods = {"raw", "autoencoder", "VAE", "masked", "contrastive",
+               "contrastive, after the head", "supervised CNN"}
+    for a, b in zip(here, there, strict=True):
+        assert set(a.accuracy) == methods
+        assert a.accuracy == b.accuracy
+        assert all(set(v) == {1, ALL} and all(0 <= p <= 1 for p in v.values())
+                   for v in a.accuracy.values())
+    # The raw probe depends only on the labelled draw: seeds draw different labels...
+    assert here[0].accuracy["raw"][1] != here[1].accuracy["raw"][1]
+    # ...and with every label both seeds fit the same probe on the same signals.
+    assert here[0].accuracy["raw"][ALL] == here[1].accuracy["raw"][ALL]

@@ -27,7 +27,8 @@ def augment(x: torch.Tensor, gen: torch.Generator, *, max_shift: int = 10,
     """One random view of each signal. x: (N, L) -> (N, L).
 
     The nuisances MNIST-1D's generator adds, drawn afresh: a circular shift by up to
-    max_shift positions, an amplitude scale drawn from `scale`, a shear (a linear trend
+    max_shift positions, a stretch in time by a factor in [1 - stretch, 1 + stretch] (read by
+    linear interpolation), an amplitude scale drawn from `scale`, a shear (a linear trend
     c (t - 1/2), c uniform in [-shear/2, shear/2]) and Gaussian noise of std `noise`.
     """
     if x.ndim != 2:

@@ -1,4 +1,4 @@
-"""MNIST-1D (Greydanus and Kobak), generated offline by the `mnist1d` package, and
+"""MNIST-1D (Greydanus 2020), generated offline by the `mnist1d` package, and
 subsets with k labels per class for label-efficiency curves.
 
 `make_dataset` draws the data procedurally from ten 1-D templates with numpy's global
@@ -25,7 +25,6 @@ MNIST1D_VERSION = "0.0.2.post1"
 # sha256 of np.round(x, 5) (float64, little-endian) followed by y (int64) for the 5,000
 # signals of mnist1d's default arguments, train part first.
 MNIST1D_SHA256 = "6ce50c30669264df9c74accb1e8b8ac243b10059d83af5cc3e28fb94be9d2774"
-SIGNAL_LENGTH = 40
 
 
 def fingerprint(x: np.ndarray, y: np.ndarray) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -29,8 +29,10 @@ from aibook.ssl.data import per_class
 from aibook.ssl.masked import MaskedConfig, train_masked
 from aibook.ssl.vae import VAEConfig, train_vae
 from aibook.timing import torch_threads
+from aibook.train import accuracy
 
 ALL = 0  # k = ALL: every training label
+SUPERVISED_BATCH = 100
 
 
 def linear_probe(F_train: np.ndarray | torch.Tensor, y_train: np.ndarray | torch.Tensor, *,
@@ -61,7 +63,7 @@ class SupervisedCNN(nn.Module):
 
 
 def train_supervised(x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: int = 500,
-                     batch_size: int = 100, lr: float = 3e-3, threads: int | None = 1
+                     batch_size: int = SUPERVISED_BATCH, lr: float = 3e-3, threads: int | None = 1
                      ) -> SupervisedCNN:
     """A SupervisedCNN trained from scratch by cross-entropy on (x (n, L), y (n,)) for a fixed
     number of Adam steps (no labels are left over for early stopping when n is tiny)."""
@@ -96,20 +98,18 @@ def representations(x: torch.Tensor, cfg: EfficiencyConfig) -> dict[str, torch.n
     """Every representation learnt from the unlabelled signals x (N, L), as feature maps
     (N, L) -> (N, D); "raw" is None (the signals themselves)."""
     s = cfg.seed
-    f, g, _ = train_simclr(x, _with_seed(cfg.simclr, s), progress=False)
-    masked, _ = train_masked(x, _with_seed(cfg.masked, s))
-    ae, _ = train_autoencoder(x, _with_seed(cfg.ae, s))
-    vae, _ = train_vae(x, _with_seed(cfg.vae, s))
+    f, g, _ = train_simclr(x, replace(cfg.simclr, seed=s), progress=False)
+    masked, _ = train_masked(x, replace(cfg.masked, seed=s))
+    ae, _ = train_autoencoder(x, replace(cfg.ae, seed=s))
+    vae, _ = train_vae(x, replace(cfg.vae, seed=s))
     return {"raw": None, "autoencoder": ae.encoder, "VAE": _VAEMean(vae),
             "masked": _MaskedFeatures(masked), "contrastive": f,
             "contrastive, after the head": nn.Sequential(f, g)}
 
 
-def _with_seed(cfg, seed: int):
-    return type(cfg)(**{**cfg.__dict__, "seed": seed})
-
-
 class _VAEMean(nn.Module):
+    """The VAE's code for a signal: the mean of q(z|x), (N, L) -> (N, k)."""
+
     def __init__(self, vae):
         super().__init__()
         self.vae = vae
@@ -156,10 +156,11 @@ def run(cfg: EfficiencyConfig, x: torch.Tensor, y: torch.Tensor, x_eval: torch.T
                 out[name][k] = float(probe.score(np.asarray(F_eval, dtype=np.float64), y_eval))
         for k in cfg.ks:
             idx = np.arange(len(y)) if k == ALL else per_class(y, k, seed=1000 * cfg.seed + k)
-            steps = max(cfg.supervised_min_steps, cfg.supervised_epochs * len(idx) // 100)
+            steps = max(cfg.supervised_min_steps,
+                        cfg.supervised_epochs * len(idx) // SUPERVISED_BATCH)
             model = train_supervised(x[idx], y[idx], seed=1000 * cfg.seed + k, steps=steps)
             with torch.no_grad():
-                out["supervised CNN"][k] = (model(x_eval).argmax(1) == y_eval).float().mean().item()
+                out["supervised CNN"][k] = accuracy(model(x_eval), y_eval)
     return RunResult(out, reps)
 
 

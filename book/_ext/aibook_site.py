@@ -87,109 +87,19 @@ def merge_bibfiles(app: Sphinx, config) -> None:
     app.env_bib_keys = keys  # type: ignore[attr-defined]
 
 
-# --- execution: two chapters at a time, into jupyter-cache ----------------------------------------
-
-ALONE = "execute_alone"   # notebook metadata aibook.execute_alone: the chapter times itself
-MINUTES_RE = re.compile(r"Time on a 2-core CPU: about (\d+) minutes?")
-
+# --- execution: a cache for authors, everything for CI --------------------------------------
 
 def choose_execution(app: Sphinx, config) -> None:
-    """config-inited: chapters execute before Sphinx reads them, two at a time, into
-    jupyter-cache (`execute_chapters`); myst-nb then takes their outputs from the cache. Authors
-    re-execute only a chapter that changed; CI (CI=true) and AIBOOK_EXECUTE=force execute every
-    chapter. The seed offset is part of the cache's path, so a build at another
-    AIBOOK_SEED_OFFSET never reuses outputs of this one."""
+    """config-inited: authors rebuild from jupyter-cache (only an edited chapter re-executes);
+    CI (CI=true) and AIBOOK_EXECUTE=force execute every chapter. The seed offset is part of
+    the cache's path, so a build at another AIBOOK_SEED_OFFSET never reuses outputs of this one."""
     app.aibook_started = time.time()  # type: ignore[attr-defined]
-    app.aibook_force = (os.environ.get("CI", "").lower() in {"1", "true", "yes"}  # type: ignore[attr-defined]
-                        or os.environ.get("AIBOOK_EXECUTE") == "force")
-    if config.nb_execution_mode == "force":
-        config.nb_execution_mode = "cache"
-        app.aibook_force = True  # type: ignore[attr-defined]
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"} \
+            or os.environ.get("AIBOOK_EXECUTE") == "force":
+        config.nb_execution_mode = "force"
     offset = os.environ.get("AIBOOK_SEED_OFFSET", "").strip() or "0"
     cache = Path(app.outdir).parent / f".jupyter_cache-offset-{offset}"
     config.nb_execution_cache_path = str(cache)
-
-
-def _minutes(nb) -> int:
-    """The chapter's own estimate ("Time on a 2-core CPU: about N minutes"), 0 if none."""
-    for cell in nb.cells:
-        m = MINUTES_RE.search(cell.source) if cell.cell_type == "markdown" else None
-        if m:
-            return int(m.group(1))
-    return 0
-
-
-def _execute(nb, cwd: str, timeout: int) -> tuple[object, float, str | None]:
-    """Run one notebook as myst-nb's cache mode does: (executed notebook, seconds, the error's
-    traceback or None). A top-level function, so that a spawned worker can import it."""
-    from jupyter_cache.executors.utils import single_nb_execution
-
-    result = single_nb_execution(nb, cwd=cwd, timeout=timeout, allow_errors=False,
-                                 meta_override=True)
-    return result.nb, result.time, (result.exc_string or repr(result.err)) if result.err else None
-
-
-def execute_chapters(app: Sphinx, env, docnames: list[str]) -> None:
-    """env-before-read-docs: execute the chapters about to be read and not in the cache (every
-    chapter when forced), two at a time in spawned processes, longest first by their stated
-    time; a chapter whose metadata sets aibook.execute_alone measures its own speed and runs
-    afterwards with the CPU to itself. A chapter that fails is not cached: myst-nb executes it
-    again while reading, and reports the error with its traceback. AIBOOK_EXECUTE_WORKERS=1
-    executes one chapter at a time."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from contextlib import suppress
-
-    import nbformat
-    from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
-
-    if app.config.nb_execution_mode != "cache":
-        return
-    cache = get_cache(app.config.nb_execution_cache_path)
-    force = getattr(app, "aibook_force", False)
-    jobs = []
-    for doc in sorted(d for d in docnames if CHAPTER_RE.match(d)):
-        path = Path(app.srcdir) / f"{doc}.ipynb"
-        if not path.exists():
-            continue
-        nb = nbformat.read(path, as_version=4)
-        cached = None
-        with suppress(KeyError):
-            cached = cache.match_cache_notebook(nb)
-        if cached is not None and not force:
-            continue
-        if cached is not None:  # forced: a failure must not leave the old outputs behind
-            cache.remove_cache_record(cached.pk)
-        jobs.append((doc, path, nb))
-    if not jobs:
-        return
-    timeout = int(app.config.nb_execution_timeout)
-
-    def store(doc: str, path: Path, result: tuple, how: str) -> None:
-        executed, seconds, error = result
-        if error is None:
-            cache.cache_notebook_bundle(
-                CacheBundleIn(executed, str(path), data={"execution_seconds": seconds}),
-                check_validity=False, overwrite=True)
-            logger.info(f"{path}: Executed notebook in {seconds:.2f} seconds ({how})")
-        else:
-            logger.info(f"aibook: {doc} failed ({how}); myst-nb runs it again to report it")
-
-    alone = [j for j in jobs if j[2].metadata.get("aibook", {}).get(ALONE)]
-    together = sorted((j for j in jobs if j not in alone), key=lambda j: -_minutes(j[2]))
-    workers = int(os.environ.get("AIBOOK_EXECUTE_WORKERS", "2"))
-    logger.info(f"aibook: executing {len(together)} chapters {workers} at a time, then "
-                f"{len(alone)} alone")
-    if together:
-        # "spawn": clean interpreters (forking a process with threads can hang).
-        with ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_execute, nb, str(path.parent), timeout): (doc, path)
-                       for doc, path, nb in together}
-            for future in as_completed(futures):
-                store(*futures[future], future.result(), f"{workers} at a time")
-    for doc, path, nb in alone:
-        store(doc, path, _execute(nb, str(path.parent), timeout), "alone")
 
 
 # --- reading order -------------------------------------------------------------------------------
@@ -302,9 +212,8 @@ def gallery_markdown(app: Sphinx) -> str:
     where = machine_summary()
     return ("::::::{grid} 1 2 2 3\n:gutter: 3\n:class-container: aibook-gallery\n\n"
             + "\n".join(cards) + "::::::\n\n"
-            f"Times measured while this site was built, on {where}, two chapters executing "
-            "at a time (a chapter that measures its own speed runs alone); on its own, a "
-            "chapter aims at three minutes at most on two CPU cores.\n")
+            f"Times measured while this site was built, on {where}; a chapter aims at "
+            "three minutes at most on two CPU cores.\n")
 
 
 def _fmt(value: float) -> str:
@@ -404,7 +313,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", choose_execution)
     app.connect("config-inited", merge_bibfiles)
     app.connect("env-before-read-docs", read_generated_pages_last)
-    app.connect("env-before-read-docs", execute_chapters)
     app.connect("env-get-outdated", always_reread)
     app.connect("env-purge-doc", purge_cover)
     app.connect("env-merge-info", merge_covers)
