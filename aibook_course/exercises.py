@@ -141,8 +141,13 @@ def with_grading_requirements(master: Path, dest: Path) -> None:
     nbformat.write(nb, dest)
 
 
-def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900) -> Built:
+def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900,
+          run_tests: bool = True) -> Built:
     """Run `otter assign` on one master and write its outputs under `out_dir`.
+
+    With `run_tests`, otter grades the solutions once more before it writes anything. Callers
+    that grade the built solutions themselves right afterwards (`check`, the test suite) pass
+    False, so a master is not executed twice for the same check.
 
     Raises RuntimeError with otter's output when otter fails (e.g. a test fails on the
     solutions), and TimeoutError when it runs longer than `timeout` seconds.
@@ -154,6 +159,8 @@ def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900) -> Buil
         work = Path(tmp)
         with_grading_requirements(master, work / master.name)
         cmd = [sys.executable, "-m", "otter", "assign", "--no-pdfs", master.name, "dist"]
+        if not run_tests:
+            cmd.insert(4, "--no-run-tests")
         try:
             proc = subprocess.run(cmd, cwd=work, env=tool_env(), capture_output=True,
                                   text=True, timeout=timeout)
@@ -175,12 +182,12 @@ def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900) -> Buil
 
 
 def build_all(names: list[str] | None = None, out_dir: Path = EXERCISES,
-              masters_dir: Path | None = None) -> list[Built]:
+              masters_dir: Path | None = None, run_tests: bool = True) -> list[Built]:
     """Build every master (or the named ones) of `masters_dir` (default: exercises/masters)
     into `out_dir`, printing one line each."""
     done = []
     for master in masters(names, masters_dir):
-        built = build(master, out_dir)
+        built = build(master, out_dir, run_tests=run_tests)
         print(f"built {built.student}  (+ {built.autograder})")
         done.append(built)
     return done
@@ -191,7 +198,8 @@ def check(names: list[str] | None = None, timeout: float = 300,
     """Build into a temporary folder; the solutions must score full marks, the stubs 0."""
     problems = 0
     with tempfile.TemporaryDirectory(prefix="exercises_check_") as tmp:
-        for built in build_all(names, Path(tmp), masters_dir):
+        # the solutions are graded just below, so otter need not grade them while building
+        for built in build_all(names, Path(tmp), masters_dir, run_tests=False):
             for label, notebook, want_full in (("solutions", built.solution, True),
                                                ("student stub", built.student, False)):
                 row = grade_submission(notebook, built.autograder, timeout=timeout)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -51,9 +49,8 @@ from aibook.distributed import (
     shard,
 )
 from aibook.timing import ratio
-from benchmarks.common import compare, machine
+from benchmarks.common import compare, write_record
 
-ROOT = Path(__file__).resolve().parent.parent
 WORLD_SIZE = 2
 SIZES = [8 * 4**k for k in range(11)]  # bytes: 8 B, 32 B, ..., 8 MB (float32)
 REPEATS = 41  # rounds per size after WARMUP: a busy 2-core machine disturbs many of them
@@ -183,11 +180,9 @@ def measure() -> dict:
 
 
 def main() -> dict:
-    start = time.monotonic()
-    record = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "repeats": REPEATS,
-              "warmup": WARMUP, **measure()}
-    record["seconds"] = round(time.monotonic() - start)
-    (ROOT / "benchmarks" / "distributed.json").write_text(json.dumps(record, indent=1) + "\n")
+    # the ranks are processes with their own threads: this benchmark sets them itself
+    record = write_record("distributed", measure, one_thread=False, repeats=REPEATS,
+                          warmup=WARMUP)
     ratios = {size: {name: round(r[name]["ratio_to_torch"], 2) for name in ("ring", "naive")}
               for size, r in record["all_reduce"].items()}
     fit = record["fit"]["torch"]

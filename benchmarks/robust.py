@@ -19,8 +19,6 @@ tests/test_robust.py) and the accuracy that is left under each attack.
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,10 +29,8 @@ from torch import nn
 
 from aibook import digits
 from aibook.robust import TrainConfig, fgsm, mlp, pgd, train
-from aibook.timing import single_thread
-from benchmarks.common import compare, machine
+from benchmarks.common import compare, write_record
 
-ROOT = Path(__file__).resolve().parent.parent
 REPEATS = 21  # one attack on 360 digits lasts milliseconds: take many rounds
 EPS = 0.1
 STEPS = 10
@@ -95,12 +91,7 @@ def measure(repeats: int = REPEATS) -> dict:
 
 
 def main() -> dict:
-    start = time.monotonic()
-    with single_thread():  # numpy's BLAS and torch each on one thread: like for like
-        record = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "repeats": REPEATS,
-                  **measure(REPEATS)}
-    record["seconds"] = round(time.monotonic() - start)
-    (ROOT / "benchmarks" / "robust.json").write_text(json.dumps(record, indent=1) + "\n")
+    record = write_record("robust", lambda: measure(REPEATS), repeats=REPEATS)
     summary = {attack: {name: round(r["images_per_s"]) for name, r in record[attack].items()}
                for attack in ("pgd", "fgsm")}
     print(json.dumps({"images_per_s": summary, "agreement": record["agreement"],

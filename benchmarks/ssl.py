@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import gc
 import json
-import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from aibook.ssl import Encoder1D, augment, mnist1d, nt_xent, nt_xent_loop, projection_head
 from aibook.ssl.efficiency import SupervisedCNN
-from aibook.timing import single_thread
-from benchmarks.common import compare, machine
+from benchmarks.common import compare, write_record
 
-ROOT = Path(__file__).resolve().parent.parent
 LOSS_SIZES = (16, 64)  # N signals, 2N views: the loop makes (2N)^2 Python-level dot products
 LOSS_REPEATS = {16: 7, 64: 5}  # the loop at N = 64 lasts seconds: the fewest rounds
 LOSS_WARMUP = {16: 2, 64: 1}
@@ -125,12 +121,7 @@ def measure(repeats: int = REPEATS) -> dict:
 
 
 def main() -> dict:
-    start = time.monotonic()
-    with single_thread():  # numpy's BLAS and torch each on one thread: like for like
-        record = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "repeats": REPEATS,
-                  **measure(REPEATS)}
-    record["seconds"] = round(time.monotonic() - start)
-    (ROOT / "benchmarks" / "ssl.json").write_text(json.dumps(record, indent=1) + "\n")
+    record = write_record("ssl", lambda: measure(REPEATS), repeats=REPEATS)
     loss = {n: {"speedup": round(r["speedup"], 1), "losses_agree": r["losses_agree"],
                 "grads_agree": r["grads_agree"]} for n, r in record["nt_xent"].items()}
     step = record["training_step"]

@@ -17,17 +17,14 @@ Every number is a median over alternating rounds after a warm-up (benchmarks/com
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aibook.transformer import GPT, Block, GPTConfig, causal_mask, scaled_dot_product_attention
-from benchmarks.common import compare, machine
+from benchmarks.common import compare, write_record
 
-ROOT = Path(__file__).resolve().parent.parent
 REPEATS = 7
 ATTENTION_SIZES = [(8, 4, 64, 16), (8, 4, 128, 32), (4, 8, 256, 32)]   # (B, heads, T, d_head)
 BLOCK_SIZES = [(16, 64, 64, 4), (8, 128, 128, 4)]                       # (B, T, d_model, heads)
@@ -143,12 +140,10 @@ def generation(repeats: int) -> dict:
 
 def main() -> dict:
     torch.set_num_threads(torch.get_num_threads())
-    start = time.monotonic()
-    record = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "repeats": REPEATS,
-              "attention": attention(REPEATS), "block": block(REPEATS),
-              "training": training(REPEATS), "generation": generation(REPEATS)}
-    record["seconds"] = round(time.monotonic() - start)
-    (ROOT / "benchmarks" / "transformer.json").write_text(json.dumps(record, indent=1) + "\n")
+    record = write_record("transformer", lambda: {
+        "attention": attention(REPEATS), "block": block(REPEATS),
+        "training": training(REPEATS), "generation": generation(REPEATS)},
+        one_thread=False, repeats=REPEATS)
     print(json.dumps({k: record[k] for k in ("training", "seconds")}, indent=1))
     return record
 

@@ -37,12 +37,13 @@ pytestmark = pytest.mark.skipif(not MASTERS, reason="no exercise masters yet")
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, exercises.Built]:
-    """Every master built afresh into a temporary folder (otter assign runs its tests)."""
+    """Every master built afresh into a temporary folder. otter assign does not grade the
+    solutions itself: `batch` grades them, and full marks are asserted below."""
     from concurrent.futures import ThreadPoolExecutor
 
     out = tmp_path_factory.mktemp("built")
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        done = list(pool.map(lambda m: exercises.build(m, out), MASTERS))
+        done = list(pool.map(lambda m: exercises.build(m, out, run_tests=False), MASTERS))
     return {b.name: b for b in done}
 
 
@@ -466,6 +467,25 @@ def test_grader_check_works_in_simulated_colab_without_notebook_file_or_tests_fo
         result = env["grader"].check(q, global_env=env)
         assert result.passed_all, f"{q}: {result}"
     assert not (tmp_path / "tests").exists()
+
+
+@pytest.mark.slow
+def test_building_grades_the_solutions_unless_the_caller_grades_them_itself(tmp_path):
+    """An instructor's plain build stops on a solution that fails its own hidden test; the
+    suite's builds skip that grading (it grades the solutions itself) and still build."""
+    master = MASTERS[0]
+    nb = nbformat.read(master, as_version=4)
+    hidden = next(c for c in nb.cells if c.cell_type == "code" and "hidden: true" in c.source)
+    hidden.source = re.sub(r"^(def test_\w+\(.*\):\n)", r"\1    assert False, 'planted'\n",
+                           hidden.source, count=1, flags=re.M)
+    assert "'planted'" in hidden.source
+    broken = tmp_path / "masters" / master.name
+    broken.parent.mkdir()
+    nbformat.write(nb, broken)
+    with pytest.raises(RuntimeError, match="(?s)otter assign failed.*tests failed"):
+        exercises.build(broken, tmp_path / "graded")
+    built = exercises.build(broken, tmp_path / "not_graded", run_tests=False)
+    assert built.solution.exists() and built.autograder.exists()
 
 
 # ---------------------------------------------------------------- small pieces, no otter
