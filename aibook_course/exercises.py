@@ -158,9 +158,8 @@ def build(master: Path, out_dir: Path = EXERCISES, timeout: float = 900,
     with tempfile.TemporaryDirectory(prefix=f"assign_{name}_") as tmp:
         work = Path(tmp)
         with_grading_requirements(master, work / master.name)
-        cmd = [sys.executable, "-m", "otter", "assign", "--no-pdfs", master.name, "dist"]
-        if not run_tests:
-            cmd.insert(4, "--no-run-tests")
+        cmd = [sys.executable, "-m", "otter", "assign", "--no-pdfs",
+               *([] if run_tests else ["--no-run-tests"]), master.name, "dist"]
         try:
             proc = subprocess.run(cmd, cwd=work, env=tool_env(), capture_output=True,
                                   text=True, timeout=timeout)
